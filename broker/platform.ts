@@ -1,0 +1,164 @@
+/**
+ * Composition of one process: store, auth, chat service, delivery, broker, HTTP and the
+ * listeners. `startPlatform` is what `npm start` runs and what tests start in-process.
+ */
+import { createServer as createTcpServer, type Server as TcpServer, type AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { loadConfig, type Config } from '../config/index.ts';
+import { openDb, type Db } from '../core/db.ts';
+import { migrate } from '../core/migrate.ts';
+import { ChatStore } from '../core/store.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { createMetrics, type Metrics } from '../core/metrics.ts';
+import { MemoryDeliveryQueue, type DeliveryQueue } from '../workers/delivery-queue.ts';
+import { AuthService, loadOrCreateSecret } from './auth.ts';
+import { ChatService, type ChatHooks } from './chat.ts';
+import { createHttpApp } from './http.ts';
+import { createChatBroker, type ChatBroker, type StatusHooks } from './mqtt.ts';
+import { PresenceService } from './presence.ts';
+
+export interface Platform {
+  config: Config;
+  db: Db;
+  store: ChatStore;
+  auth: AuthService;
+  chat: ChatService;
+  broker: ChatBroker;
+  metrics: Metrics;
+  log: Logger;
+  queue: DeliveryQueue;
+  /** Bound addresses (ports are the real ones when 0 was asked for). */
+  mqttPort: number;
+  httpPort: number;
+  mqttsPort?: number;
+  httpsPort?: number;
+  urls: { mqtt: string; ws: string; http: string; mqtts?: string; wss?: string };
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  config?: Partial<Config>;
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+function listen(server: TcpServer | import('node:http').Server, port: number, host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolvePort((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function displayHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const config = loadConfig(options.env ?? process.env, options.config ?? {});
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+
+  const db = await openDb({ databaseUrl: config.databaseUrl, pgliteDir: config.databaseUrl ? undefined : join(dataDir, 'pglite') });
+  const applied = await migrate(db);
+  if (applied.length) log.info({ applied }, 'migrations applied');
+  const store = new ChatStore(db);
+  const secret = await loadOrCreateSecret(config.jwtSecret, dataDir);
+  const auth = new AuthService(store, secret, config, clock);
+
+  const queue: DeliveryQueue = new MemoryDeliveryQueue(
+    clock,
+    undefined,
+    undefined,
+    (d) => {
+      metrics.deadLetters.inc();
+      log.error({ deadLetter: d.id, error: d.error }, 'delivery job dead-lettered');
+    },
+    () => metrics.retries.inc(),
+  );
+  const hooks: ChatHooks = {};
+  // The broker and the chat service need each other: publish goes through a late binding.
+  let broker: ChatBroker | undefined;
+  const publish = (topic: string, event: Record<string, unknown>, opts?: { qos?: 0 | 1; retain?: boolean }) => {
+    if (!broker) return Promise.reject(new Error('broker not started'));
+    return broker.publish(topic, event, opts);
+  };
+  const chat = new ChatService(store, queue, publish, clock, config, metrics, log, hooks);
+  const facts = {
+    isMember: (user: string, conv: string) => chat.members.isMember(conv, user),
+    sharesConversation: (a: string, b: string) => store.sharesConversation(a, b),
+  };
+  const presence = new PresenceService({ store, publish, clock, metrics, log, debounceMs: config.presenceDebounceMs, typingMinIntervalMs: config.typingMinIntervalMs, isMember: facts.isMember });
+  const status: StatusHooks = presence;
+  broker = await createChatBroker({ auth, chat, facts, metrics, log, anonymous: config.mqttAnonymous, status });
+  queue.start((job) => chat.deliver(job));
+
+  const http = createHttpApp({
+    auth,
+    metrics,
+    log,
+    maxBodyBytes: Math.max(config.maxPayloadBytes, 1024 * 1024),
+    ready: async () => {
+      await db.query('select 1');
+      return !broker!.aedes.closed;
+    },
+  });
+  await http.ready();
+  const upgrade = (req: import('node:http').IncomingMessage, socket: Duplex, head: Buffer) => {
+    if ((req.url ?? '').split('?')[0] === '/mqtt') broker!.handleWebSocketUpgrade(req, socket, head);
+    else socket.destroy();
+  };
+  http.server.on('upgrade', upgrade);
+
+  const tcp = createTcpServer((socket) => broker!.aedes.handle(socket));
+  const servers: { close(cb: () => void): void }[] = [tcp, http.server];
+  const mqttPort = await listen(tcp, config.mqttPort, config.host);
+  const httpPort = await listen(http.server, config.httpPort, config.host);
+  const host = displayHost(config.host);
+  const urls: Platform['urls'] = { mqtt: `mqtt://${host}:${mqttPort}`, ws: `ws://${host}:${httpPort}/mqtt`, http: `http://${host}:${httpPort}` };
+
+  let mqttsPort: number | undefined;
+  let httpsPort: number | undefined;
+  if (config.tlsCert && config.tlsKey) {
+    const tlsOptions = { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
+    const mqtts = createTlsServer(tlsOptions, (socket) => broker!.aedes.handle(socket));
+    mqttsPort = await listen(mqtts as unknown as TcpServer, config.mqttsPort ?? 8883, config.host);
+    const { createServer: createHttpsServer } = await import('node:https');
+    const https = createHttpsServer(tlsOptions, (req, res) => http.routing(req, res));
+    https.on('upgrade', upgrade);
+    httpsPort = await listen(https, config.httpsPort ?? 8443, config.host);
+    servers.push(mqtts, https);
+    urls.mqtts = `mqtts://${host}:${mqttsPort}`;
+    urls.wss = `wss://${host}:${httpsPort}/mqtt`;
+  }
+
+  let closing: Promise<void> | undefined;
+  const platform: Platform = {
+    config, db, store, auth, chat, broker, metrics, log, queue,
+    mqttPort, httpPort, mqttsPort, httpsPort, urls,
+    close() {
+      closing ??= (async () => {
+        // Stop accepting, drain deliveries, close sessions, close the store.
+        for (const s of servers) s.close(() => {});
+        await queue.drain(5_000);
+        await queue.close();
+        presence.close();
+        await broker!.close();
+        await http.close().catch(() => {});
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+  return platform;
+}
