@@ -84,9 +84,9 @@ const sync: RpcMethod = async (ctx, params) => {
 
 const history: RpcMethod = async (ctx, params) => {
   const conv = p.conv(params);
-  await requireMember(ctx, conv);
   const before = p.seq(params, 'before', true);
   const limit = p.limit(params);
+  await requireMember(ctx, conv);
   const rows = await ctx.chat.store.messagesBefore(conv, before, limit + 1);
   const more = rows.length > limit;
   return { messages: (more ? rows.slice(1) : rows).map(messageEvent), more };

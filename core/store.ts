@@ -517,8 +517,9 @@ export class ChatStore {
    */
   async updateReceipt(conv: string, user: string, seq: number, status: 'delivered' | 'read'): Promise<{ previous: number } | undefined> {
     const column = status === 'read' ? 'read_seq' : 'delivered_seq';
+    const also = status === 'read' ? ', delivered_seq = greatest(m.delivered_seq, $3)' : '';
     const r = await this.db.query<{ previous: number }>(
-      `update members m set ${column} = $3, delivered_seq = greatest(m.delivered_seq, $3)
+      `update members m set ${column} = $3${also}
        from (select ${column} as previous from members where conv = $1 and user_id = $2 for update) p
        where m.conv = $1 and m.user_id = $2 and m.${column} < $3 returning p.previous`,
       [conv, user, seq],

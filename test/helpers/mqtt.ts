@@ -20,7 +20,8 @@ export class Device {
       } catch {
         e = { raw: payload.toString() };
       }
-      this.events.push({ ...e, _topic: topic });
+      e._topic = topic;
+      this.events.push(e);
       const list = this.byTopic.get(topic) ?? [];
       list.push(e);
       this.byTopic.set(topic, list);
@@ -103,4 +104,20 @@ export class Device {
 
 export async function rawConnect(url: string, options: IClientOptions): Promise<MqttClient> {
   return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5_000, ...options });
+}
+
+/**
+ * SUBSCRIBE and the SUBACK return codes as sent (mqtt.js rejects a SUBACK that has
+ * 0x80 in it, which is exactly what ACL tests look at).
+ */
+export function subscribeCodes(client: MqttClient, topics: Record<string, { qos: 0 | 1 | 2 }>): Promise<number[]> {
+  return new Promise((resolve) => {
+    const onPacket = (packet: { cmd: string; granted?: (number | object)[] }) => {
+      if (packet.cmd !== 'suback') return;
+      client.off('packetreceive', onPacket);
+      resolve((packet.granted ?? []).map((g) => (typeof g === 'number' ? g : 128)));
+    };
+    client.on('packetreceive', onPacket);
+    client.subscribe(topics, () => {});
+  });
 }
