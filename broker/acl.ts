@@ -4,6 +4,8 @@
  * conversation, or sharing one with a user); the broker looks that fact up and
  * `resolveAcl` finishes the decision. Every case is unit tested over the whole matrix.
  */
+import { anonymousRule, type AnonymousRule } from './acl-anonymous.ts';
+
 export interface Principal {
   /** undefined for an anonymous client (MQTT_ANONYMOUS=true). */
   user?: string;
@@ -27,7 +29,7 @@ function hasWildcard(level: string): boolean {
   return level === '+' || level === '#';
 }
 
-export function aclRule(p: Principal, action: AclAction, topic: string, anonymousNamespace: boolean): AclRule {
+export function aclRule(p: Principal, action: AclAction, topic: string, anonymousNamespace: boolean, anonymousRules?: readonly AnonymousRule[]): AclRule {
   const levels = topic.split('/');
   const root = levels[0];
   if (root === undefined || root === '') return deny('empty first topic level');
@@ -38,7 +40,7 @@ export function aclRule(p: Principal, action: AclAction, topic: string, anonymou
   if (root.startsWith('$')) return deny('reserved topic');
   if (!(chatNamespaces as readonly string[]).includes(root)) {
     if (!anonymousNamespace) return deny('topics outside the chat namespaces are disabled (MQTT_ANONYMOUS=false)');
-    return allow;
+    return anonymousRules?.length ? anonymousRule(anonymousRules, p, action, topic) : allow;
   }
   if (p.user === undefined || p.device === undefined) return deny('anonymous clients may not use the chat namespaces');
   if (levels.some(hasWildcard)) return deny('wildcards are not allowed in the chat namespaces');

@@ -74,6 +74,12 @@ export interface AuthOptions {
 const unauthorized = () => new ChatError('forbidden', 'wrong user or password', { status: 401 });
 
 export class AuthService {
+  /**
+   * Called once a device's tokens are dead (DELETE /v1/devices/{id}, or a reused refresh
+   * token): platform.ts closes the device's live connections (docs/hardening.md).
+   */
+  onDeviceRevoked?: (user: string, device: string, reason: string) => void;
+
   constructor(
     private readonly store: ChatStore,
     private readonly secret: Uint8Array,
@@ -106,6 +112,11 @@ export class AuthService {
     const [id, secret] = refreshToken.split('.', 2) as [string, string];
     const result = await this.store.consumeRefreshToken(id, sha256(secret), this.clock.now());
     if (result.status !== 'ok') {
+      if (result.status === 'reused') {
+        // A stolen refresh token: the device's whole session ends, its access tokens too.
+        await this.store.revokeDevice(result.user, result.device, this.clock.now());
+        this.onDeviceRevoked?.(result.user, result.device, 'refresh token reused');
+      }
       throw new ChatError('forbidden', result.status === 'reused' ? 'refresh token reused: session revoked' : 'invalid refresh token', { status: 401 });
     }
     const device = await this.store.getDevice(result.user, result.device);
@@ -136,6 +147,7 @@ export class AuthService {
     if (!(await this.store.revokeDevice(user, device, this.clock.now()))) {
       throw new ChatError('not_found', `no active device ${device}`);
     }
+    this.onDeviceRevoked?.(user, device, 'device revoked');
   }
 
   /** Verifies a bearer or MQTT password token; throws ChatError(401) when it is not valid now. */

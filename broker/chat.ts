@@ -7,7 +7,7 @@
  */
 import { ChatError, errorEvent, toChatError } from '../core/errors.ts';
 import { parseRequest, referencedSeq, type ReceiptRequest, type RpcRequest, type SendRequest } from '../core/protocol.ts';
-import { deviceTopic, inboxTopic, messageEvent } from '../core/events.ts';
+import { deviceTopic, messageEvent } from '../core/events.ts';
 import type { ChatStore, MessageRow } from '../core/store.ts';
 import type { Clock } from '../core/clock.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -27,9 +27,11 @@ export type Publish = (topic: string, event: Record<string, unknown>, opts?: { q
 /** Extension points other services plug into (media attachments, rate limits). */
 export interface ChatHooks {
   checkAttachable?(user: string, conv: string, mediaIds: string[]): Promise<void>;
-  /** Throws ChatError('rate_limited') to refuse a request before any store work. */
-  admit?(who: Device, kind: 'send' | 'receipt' | 'rpc', bytes: number): Promise<void>;
+  /** Throws ChatError('rate_limited') to refuse a request before any store work ('invalid': unreadable, counted too). */
+  admit?(who: Device, kind: 'send' | 'receipt' | 'rpc' | 'invalid', bytes: number): Promise<void>;
   rpc?: Record<string, (ctx: RpcContext, params: Record<string, unknown>) => Promise<unknown>>;
+  /** A membership change committed: other processes' member caches must forget `conv`. */
+  membersChanged?(conv: string): void;
 }
 
 export interface ChatServiceOptions {
@@ -58,7 +60,10 @@ export class ChatService {
   async handle(who: Device, payload: Buffer): Promise<void> {
     const parsed = parseRequest(payload, this.options.maxPayloadBytes);
     try {
-      if (parsed.error) throw parsed.error;
+      if (parsed.error) {
+        await this.hooks.admit?.(who, 'invalid', payload.length);
+        throw parsed.error;
+      }
       const req = parsed.request!;
       this.metrics.messagesIn.inc({ type: req.type });
       await this.hooks.admit?.(who, req.type, payload.length);
@@ -175,20 +180,8 @@ export class ChatService {
   /** Delivers conv events of a membership change: to current members' inboxes and to removed users. */
   async deliverConvEvents(conv: string, events: MessageRow[], removed: string[]): Promise<void> {
     this.members.invalidate(conv);
+    this.hooks.membersChanged?.(conv);
     const jobs: DeliveryJob[] = events.map((e) => ({ conv, fanout: 'write', users: removed, event: messageEvent(e) }));
     await this.queue.enqueue(jobs);
-  }
-
-  /** The delivery worker: publishes one job to its recipients. */
-  async deliver(job: DeliveryJob): Promise<void> {
-    const topics = new Set<string>(job.topics ?? []);
-    for (const u of job.users ?? []) topics.add(inboxTopic(u));
-    if (job.conv !== undefined) {
-      if (job.fanout === 'read') topics.add(`group/${job.conv}`);
-      else for (const u of (await this.members.members(job.conv)).keys()) topics.add(inboxTopic(u));
-    }
-    await Promise.all([...topics].map((t) => this.publish(t, job.event)));
-    this.metrics.deliveries.inc({ mode: job.fanout ?? 'direct' }, topics.size);
-    this.metrics.deliveriesPerMessage.observe(topics.size);
   }
 }

@@ -5,6 +5,7 @@
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import { ChatError, httpStatusOf, toChatError } from '../core/errors.ts';
 import type { AuthService } from './auth.ts';
+import type { LoginThrottle } from './login-throttle.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { Logger } from '../core/log.ts';
 
@@ -14,6 +15,8 @@ export interface HttpDeps {
   log: Logger;
   maxBodyBytes: number;
   ready: () => Promise<boolean>;
+  /** Login throttling per user name and address (broker/login-throttle.ts). */
+  loginThrottle?: LoginThrottle;
 }
 
 type Body = Record<string, unknown>;
@@ -43,6 +46,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
       deps.log.error({ err, url: req.url }, 'http handler failed');
       chatError = toChatError(err);
     }
+    if (chatError.details.retryAfterMs !== undefined) void reply.header('retry-after', String(Math.max(1, Math.ceil(chatError.details.retryAfterMs / 1000))));
     void reply.status(httpStatusOf(chatError)).send(errorBody(chatError));
   });
   app.setNotFoundHandler((req, reply) => {
@@ -61,10 +65,14 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   });
   app.post('/v1/auth/login', async (req) => {
     const b = body(req);
+    await deps.loginThrottle?.check(b.user, req.ip);
     try {
-      return await auth.login(b.user, b.password, b.device);
+      const bundle = await auth.login(b.user, b.password, b.device);
+      await deps.loginThrottle?.succeeded(b.user);
+      return bundle;
     } catch (err) {
       metrics.authFailures.inc({ kind: 'login' });
+      if (err instanceof ChatError && httpStatusOf(err) === 401) await deps.loginThrottle?.failed(b.user, req.ip, err.message);
       throw err;
     }
   });

@@ -6,8 +6,21 @@ import { ConfigError } from '../config/index.ts';
 import { MigrationError } from '../core/migrate.ts';
 import { startPlatform } from './platform.ts';
 
+/** `--role broker` (npm run broker): listeners and ingest only; workers deliver. */
+function roleFromArgs(argv: string[]): 'all' | 'broker' | undefined {
+  const i = argv.indexOf('--role');
+  const role = i >= 0 ? argv[i + 1] : undefined;
+  if (role === undefined) return undefined;
+  if (role !== 'all' && role !== 'broker') throw new ConfigError([`--role: expected "all" or "broker", got ${JSON.stringify(role)}`]);
+  return role;
+}
+
 async function main(): Promise<void> {
-  const platform = await startPlatform();
+  const role = roleFromArgs(process.argv.slice(2));
+  if (role === 'broker' && (!process.env.DATABASE_URL || !process.env.REDIS_URL)) {
+    throw new ConfigError(['npm run broker is cluster mode: set DATABASE_URL and REDIS_URL (or run npm start for one process)']);
+  }
+  const platform = await startPlatform(role ? { config: { role } } : {});
   const { urls, log } = platform;
   const lines = [
     `MQTT           ${urls.mqtt}`,
@@ -15,6 +28,7 @@ async function main(): Promise<void> {
     `HTTP API       ${urls.http}  (web client at ${urls.http}/)`,
     ...(urls.mqtts ? [`MQTTS          ${urls.mqtts}`, `MQTT over WSS  ${urls.wss}`] : []),
     `store          ${platform.config.databaseUrl ? 'PostgreSQL' : `PGlite in ${platform.config.dataDir}`}`,
+    `mode           ${platform.config.redisUrl ? `cluster (Redis), role ${platform.config.role}` : 'embedded, one process'}`,
   ];
   process.stdout.write(`chat platform ready\n  ${lines.join('\n  ')}\n`);
   log.info({ urls }, 'ready');

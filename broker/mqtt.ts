@@ -4,12 +4,14 @@
  * the PUBACK held until commit, presence and typing. Listeners: TCP, and WebSocket at
  * /mqtt on the HTTP server through `ws` (createWebSocketStream).
  */
-import { Aedes, type AedesOptions, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesOptions, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Duplex } from 'node:stream';
 import { aclRule, parseClientId, resolveAcl, type AclFacts, type Principal } from './acl.ts';
+import type { AnonymousRule } from './acl-anonymous.ts';
 import type { AuthService } from './auth.ts';
+import { memoryPersistence, recordSubscribeDecision } from './session-persistence.ts';
 import type { ChatService } from './chat.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { Logger } from '../core/log.ts';
@@ -23,6 +25,11 @@ export interface StatusHooks {
    * undefined to drop it (throttled or lying about `user`).
    */
   typing(user: string, conv: string, payload: Buffer): Buffer | undefined;
+  /**
+   * The last will of a CONNECT, before aedes stores it: returns the will to keep, or
+   * undefined to remove it (presence wills: the server announces presence itself).
+   */
+  connectWill?(clientId: string, will: NonNullable<ConnectPacket['will']>): ConnectPacket['will'];
 }
 
 export interface BrokerDeps {
@@ -34,6 +41,12 @@ export interface BrokerDeps {
   anonymous: boolean;
   status?: StatusHooks;
   aedes?: Partial<AedesOptions>;
+  /** Rules for topics outside the chat namespaces (config anonymousRules, broker/acl-anonymous.ts). */
+  anonymousRules?: readonly AnonymousRule[];
+  /** Rate limit of publishes outside chat/ (typing, anonymous namespace): false drops the publish (broker/limiter.ts). */
+  admitPublish?(client: Client, topic: string, bytes: number): boolean;
+  /** A refused SUBSCRIBE or PUBLISH, for the audit log (broker/audit.ts). */
+  onAclDenied?(client: Client, action: 'publish' | 'subscribe', topic: string, reason?: string): void;
 }
 
 // Set on the aedes client at authentication.
@@ -61,7 +74,14 @@ export async function createChatBroker(deps: BrokerDeps): Promise<ChatBroker> {
     // clientId is {user}:{device}, each up to 64 characters.
     maxClientsIdLength: 129,
     drainTimeout: 30_000,
+    // Sessions, retained and offline queues; guarded (session-persistence.ts).
+    persistence: memoryPersistence(),
     ...deps.aedes,
+
+    preConnect: (_client, packet, done) => {
+      if (packet.will && deps.status?.connectWill) packet.will = deps.status.connectWill(packet.clientId, packet.will);
+      done(null, true);
+    },
 
     authenticate: (client, username, password, done) => {
       const id = parseClientId(client.id);
@@ -92,12 +112,14 @@ export async function createChatBroker(deps: BrokerDeps): Promise<ChatBroker> {
 
     authorizeSubscribe: (client, sub: Subscription, done) => {
       const p = principalOf(client);
-      const rule = aclRule(p, 'subscribe', sub.topic, deps.anonymous);
+      const rule = aclRule(p, 'subscribe', sub.topic, deps.anonymous, deps.anonymousRules);
       resolveAcl(rule, p, facts).then(
         ({ allowed, reason }) => {
+          recordSubscribeDecision(client, sub.topic, allowed);
           if (allowed) return done(null, sub);
           metrics.aclDenials.inc({ action: 'subscribe' });
           log.info({ event: 'acl_denied', action: 'subscribe', user: p.user, device: p.device, topic: sub.topic, reason }, 'subscribe refused');
+          deps.onAclDenied?.(client, 'subscribe', sub.topic, reason);
           // null subscription: SUBACK 0x80 for this topic, the connection stays [MQTT-3.9.3-2].
           done(null, null);
         },
@@ -116,13 +138,20 @@ export async function createChatBroker(deps: BrokerDeps): Promise<ChatBroker> {
         packet.retain = false;
         return done(null);
       }
-      const rule = aclRule(p, 'publish', topic, deps.anonymous);
+      const rule = aclRule(p, 'publish', topic, deps.anonymous, deps.anonymousRules);
       resolveAcl(rule, p, facts).then(
         async ({ allowed, reason }) => {
           if (!allowed) {
             metrics.aclDenials.inc({ action: 'publish' });
             log.info({ event: 'acl_denied', action: 'publish', user: p.user, device: p.device, topic, reason }, 'publish refused: closing connection');
+            deps.onAclDenied?.(client, 'publish', topic, reason);
             return done(new Error(`publish to ${topic} refused: ${reason}`));
+          }
+          if (!topic.startsWith('chat/') && deps.admitPublish && !deps.admitPublish(client, topic, Buffer.byteLength(packet.payload))) {
+            // Over the sender's rate limit (typing, anonymous namespace): dropped, never forwarded.
+            packet.topic = sinkTopic;
+            packet.retain = false;
+            return done(null);
           }
           if (topic.startsWith('chat/')) {
             // A request: answered with events; the publish itself goes nowhere. done() -

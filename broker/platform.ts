@@ -14,12 +14,17 @@ import { ChatStore } from '../core/store.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { createMetrics, type Metrics } from '../core/metrics.ts';
-import { MemoryDeliveryQueue, type DeliveryQueue } from '../workers/delivery-queue.ts';
+import type { DeliveryQueue } from '../workers/delivery-queue.ts';
+import { createDeliveryQueue } from '../workers/queues.ts';
+import { Deliverer, type RoutePublish } from '../workers/deliverer.ts';
+import { redisRouter } from '../workers/router.ts';
+import { ClusterNode, MembersBus } from './cluster.ts';
 import { AuthService, loadOrCreateSecret } from './auth.ts';
 import { ChatService, type ChatHooks } from './chat.ts';
 import { createHttpApp } from './http.ts';
 import { createChatBroker, type ChatBroker, type StatusHooks } from './mqtt.ts';
-import { PresenceService } from './presence.ts';
+import { Hardening, checkListeners } from './hardening.ts';
+import { PresenceService, createPresenceStore, defaultNodeId } from './presence.ts';
 
 export interface Platform {
   config: Config;
@@ -63,6 +68,7 @@ function displayHost(host: string): string {
 
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const config = loadConfig(options.env ?? process.env, options.config ?? {});
+  checkListeners(config);
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
@@ -75,17 +81,13 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const store = new ChatStore(db);
   const secret = await loadOrCreateSecret(config.jwtSecret, dataDir);
   const auth = new AuthService(store, secret, config, clock);
+  // Rate limits, MQTT guards, login throttling, audit log (hardening.ts, docs/hardening.md).
+  const hardening = new Hardening({ config, clock, log, metrics });
 
-  const queue: DeliveryQueue = new MemoryDeliveryQueue(
-    clock,
-    undefined,
-    undefined,
-    (d) => {
-      metrics.deadLetters.inc();
-      log.error({ deadLetter: d.id, error: d.error }, 'delivery job dead-lettered');
-    },
-    () => metrics.retries.inc(),
-  );
+  const nodeId = config.nodeId ?? defaultNodeId();
+  const queue: DeliveryQueue = createDeliveryQueue({ config, clock, metrics, log, consumer: nodeId });
+  // Cluster mode: Redis-backed broker state and pub/sub, routed delivery (cluster.ts).
+  const cluster = config.redisUrl ? new ClusterNode({ redisUrl: config.redisUrl, prefix: config.redisPrefix, nodeId, clock, log }) : undefined;
   const hooks: ChatHooks = {};
   // The broker and the chat service need each other: publish goes through a late binding.
   let broker: ChatBroker | undefined;
@@ -94,20 +96,38 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     return broker.publish(topic, event, opts);
   };
   const chat = new ChatService(store, queue, publish, clock, config, metrics, log, hooks);
+  const membersBus = config.redisUrl ? await MembersBus.open(config.redisUrl, config.redisPrefix, (conv) => chat.members.invalidate(conv), log) : undefined;
+  if (membersBus) hooks.membersChanged = (conv) => membersBus.changed(conv);
   const facts = {
     isMember: (user: string, conv: string) => chat.members.isMember(conv, user),
     sharesConversation: (a: string, b: string) => store.sharesConversation(a, b),
   };
-  const presence = new PresenceService({ store, publish, clock, metrics, log, debounceMs: config.presenceDebounceMs, typingMinIntervalMs: config.typingMinIntervalMs, isMember: facts.isMember });
+  const presenceStore = createPresenceStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, log });
+  const presence = new PresenceService({ nodeId, store, presenceStore, publish, clock, metrics, log, debounceMs: config.presenceDebounceMs, typingMinIntervalMs: config.typingMinIntervalMs });
+  hooks.rpc = presence.rpcHooks(hooks.rpc);
+  hooks.admit = hardening.admit;
+  hooks.rpc = hardening.adminRpcs(hooks.rpc);
   const status: StatusHooks = presence;
-  broker = await createChatBroker({ auth, chat, facts, metrics, log, anonymous: config.mqttAnonymous, status });
-  queue.start((job) => chat.deliver(job));
+  broker = await createChatBroker({ auth, chat, facts, metrics, log, anonymous: config.mqttAnonymous, status, ...hardening.brokerDeps, aedes: { ...hardening.aedesOptions, ...cluster?.aedesOptions } });
+  await cluster?.attach(broker.aedes);
+  hardening.attach(broker.aedes);
+  // Revoked tokens end live connections here; in cluster mode a broadcast must call this on every broker.
+  auth.onDeviceRevoked = (user, device, reason) => void hardening.deviceRevoked(user, device, reason);
+  const route: RoutePublish = cluster
+    ? redisRouter(cluster.redis, config.redisPrefix, { nodesOf: async (u) => [...new Set((await presenceStore.devices(u)).map((d) => d.node))] }, cluster.registry)
+    : async (topics, event) => {
+        await Promise.all(topics.map((t) => broker!.publish(t, event)));
+      };
+  const deliverer = new Deliverer(chat.members, route, metrics);
+  // role 'broker' (cluster): delivery is the workers' job (npm run worker).
+  if (config.role === 'all') queue.start((job) => deliverer.deliver(job));
 
   const http = createHttpApp({
     auth,
     metrics,
     log,
     maxBodyBytes: Math.max(config.maxPayloadBytes, 1024 * 1024),
+    loginThrottle: hardening.loginThrottle,
     ready: async () => {
       await db.query('select 1');
       return !broker!.aedes.closed;
@@ -122,8 +142,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
 
   const tcp = createTcpServer((socket) => broker!.aedes.handle(socket));
   const servers: { close(cb: () => void): void }[] = [tcp, http.server];
-  const mqttPort = await listen(tcp, config.mqttPort, config.host);
-  const httpPort = await listen(http.server, config.httpPort, config.host);
+  // plainListeners=false: only the TLS listeners below; the plain ports read 0.
+  const mqttPort = config.plainListeners ? await listen(tcp, config.mqttPort, config.host) : 0;
+  const httpPort = config.plainListeners ? await listen(http.server, config.httpPort, config.host) : 0;
   const host = displayHost(config.host);
   const urls: Platform['urls'] = { mqtt: `mqtt://${host}:${mqttPort}`, ws: `ws://${host}:${httpPort}/mqtt`, http: `http://${host}:${httpPort}` };
 
@@ -150,10 +171,13 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       closing ??= (async () => {
         // Stop accepting, drain deliveries, close sessions, close the store.
         for (const s of servers) s.close(() => {});
-        await queue.drain(5_000);
+        if (config.role === 'all') await queue.drain(5_000);
         await queue.close();
-        presence.close();
+        await membersBus?.close();
+        await presence.close();
         await broker!.close();
+        await hardening.close();
+        await cluster?.close();
         await http.close().catch(() => {});
         await db.close();
       })();

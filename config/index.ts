@@ -7,6 +7,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { mediaConfigSchema } from '../workers/media/config.ts';
+import { limitsSchema, anonymousRulesSchema } from './limits.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'])])
@@ -36,6 +38,20 @@ export const configSchema = z.object({
   mqttsPort: port.optional(),
   httpsPort: port.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** 'all': listeners, ingest and delivery in one process; 'broker': listeners and ingest only (cluster). */
+  role: z.enum(['all', 'broker']).default('all'),
+  /** Prefix of every Redis key and channel of ours (cluster mode). */
+  redisPrefix: z.string().regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits and _ : . - only').default('chat:'),
+  /** This process in the cluster's registries; default {hostname}-{pid}-{random}. */
+  nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/).optional(),
+  /** Media storage and tiering (workers/media/config.ts; every field has a default). */
+  media: mediaConfigSchema.prefault({}),
+  /** Rate limits, MQTT bounds, login throttling (config/limits.ts, docs/hardening.md; every field has a default). */
+  limits: limitsSchema,
+  /** Allow/deny rules for topics outside the chat namespaces when mqttAnonymous is on; first match wins. */
+  anonymousRules: anonymousRulesSchema,
+  /** false: no plain MQTT and HTTP listeners, only MQTTS and HTTPS/WSS (needs tlsCert and tlsKey). */
+  plainListeners: bool.default(true),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -61,6 +77,12 @@ export const envKeys: Record<string, keyof Config> = {
   MQTTS_PORT: 'mqttsPort',
   HTTPS_PORT: 'httpsPort',
   LOG_LEVEL: 'logLevel',
+  ROLE: 'role',
+  REDIS_PREFIX: 'redisPrefix',
+  NODE_ID: 'nodeId',
+  LIMITS: 'limits',
+  MQTT_ANONYMOUS_RULES: 'anonymousRules',
+  PLAIN_LISTENERS: 'plainListeners',
 };
 
 export class ConfigError extends Error {

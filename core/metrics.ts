@@ -21,6 +21,7 @@ export function createMetrics() {
     batchSize: new Histogram({ name: 'chat_commit_batch_size', help: 'Messages per group commit', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: [registry] }),
     queueDepth: new Gauge({ name: 'chat_delivery_queue_depth', help: 'Delivery jobs waiting', registers: [registry] }),
     deadLetters: new Counter({ name: 'chat_dead_letters_total', help: 'Delivery jobs moved to the dead-letter store', registers: [registry] }),
+    reclaims: new Counter({ name: 'chat_delivery_reclaims_total', help: 'Delivery jobs reclaimed from a dead consumer', registers: [registry] }),
     retries: new Counter({ name: 'chat_delivery_retries_total', help: 'Delivery job retries', registers: [registry] }),
   };
   return m;

@@ -196,7 +196,7 @@ export class ChatStore {
    * whole family is revoked and 'reused' returned.
    */
   async consumeRefreshToken(id: string, hash: string, now: number): Promise<
-    { status: 'ok'; user: string; device: string; family: string } | { status: 'reused' | 'invalid' }
+    { status: 'ok'; user: string; device: string; family: string } | { status: 'reused'; user: string; device: string } | { status: 'invalid' }
   > {
     return this.db.transaction(async (tx) => {
       const r = await tx.query<{ family: string; user_id: string; device_id: string; token_hash: string; expires_at: number; used_at: number | null; revoked_at: number | null }>(
@@ -207,7 +207,7 @@ export class ChatStore {
       if (!row || row.token_hash !== hash) return { status: 'invalid' as const };
       if (row.used_at !== null) {
         await tx.query('update refresh_tokens set revoked_at = $2 where family = $1 and revoked_at is null', [row.family, now]);
-        return { status: 'reused' as const };
+        return { status: 'reused' as const, user: row.user_id, device: row.device_id };
       }
       if (row.revoked_at !== null || row.expires_at < now) return { status: 'invalid' as const };
       await tx.query('update refresh_tokens set used_at = $2 where id = $1', [id, now]);

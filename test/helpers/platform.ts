@@ -81,7 +81,7 @@ function freePort(): Promise<number> {
 }
 
 /** `npx tsx broker/main.ts` as a child process, ready when it prints its addresses. */
-export async function spawnPlatform(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<ChildPlatform> {
+export async function spawnPlatform(opts: { dataDir?: string; env?: Record<string, string>; args?: string[] } = {}): Promise<ChildPlatform> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'chat-child-')));
   const mqttPort = await freePort();
   const httpPort = await freePort();
@@ -90,7 +90,7 @@ export async function spawnPlatform(opts: { dataDir?: string; env?: Record<strin
 
   async function launch(): Promise<void> {
     out = '';
-    const c = spawn(process.execPath, ['--import', 'tsx', join(root, 'broker', 'main.ts')], {
+    const c = spawn(process.execPath, ['--import', 'tsx', join(root, 'broker', 'main.ts'), ...(opts.args ?? [])], {
       cwd: root,
       env: {
         PATH: process.env.PATH ?? '',
@@ -163,4 +163,44 @@ export async function registerUser(
   });
   if (res.status !== 201) throw new Error(`register ${user}: ${res.status} ${await res.text()}`);
   return (await res.json()) as { user: string; device: string; token: string; refresh_token: string; expires_at: number };
+}
+
+export interface ChildWorker {
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** `npm run worker` (workers/main.ts) as a child process, ready when it says so. */
+export async function spawnWorker(env: Record<string, string>, args: string[] = []): Promise<ChildWorker> {
+  let out = '';
+  const c = spawn(process.execPath, ['--import', 'tsx', join(root, 'workers', 'main.ts'), ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start in 60 s:\n${out}`)), 60_000);
+    const check = () => {
+      if (out.includes('chat worker ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    c.stdout.on('data', check);
+    c.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    output: () => out,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (c.exitCode !== null || c.signalCode !== null) return c.exitCode;
+      const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
+      c.kill(signal);
+      return exited;
+    },
+  };
 }
