@@ -3,7 +3,8 @@
 // README section. See bench/README.md for the scenarios and their options.
 import { parse } from './lib/args.ts';
 import { EXIT_INCOMPLETE, makeCtx, type Ctx } from './lib/context.ts';
-import { pin } from './lib/proc.ts';
+import { pin, renice } from './lib/proc.ts';
+import { setNice } from './lib/spawn.ts';
 import { commandLine, gitInfo, machineInfo, writeReport, type Report, type ScenarioOutput } from './lib/report.ts';
 import { NotAvailableError } from './lib/targets.ts';
 import { relay } from './scenarios/relay.ts';
@@ -40,6 +41,7 @@ common options:
   --mosquitto system|own  system Mosquitto on :1883 (pinned for the run) or a private instance
   --warmup 2 --duration S   seconds per measured phase
   --ours-ref tree|REV   run "ours" from the working tree (default) or from a commit (git archive)
+  --nice=N              scheduling priority of the measured processes (e.g. --nice=-10 on a busy machine)
   --tag NAME            write results/SCENARIO-NAME.* and its own README section
   --no-readme           do not update bench/README.md
 relay:        --pairs 100 --payload 200 --qos 0,1 --window 10 --rate 5000
@@ -66,6 +68,12 @@ async function main(): Promise<number> {
   const ctx = makeCtx(argv, values);
   // The orchestrator is mostly idle; it shares the generator's CPUs.
   if (ctx.genCpus) pin(process.pid, ctx.genCpus);
+  const nice = Number(values.nice);
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new Error(`--nice: expected an integer from -20 to 19, got "${values.nice}"`);
+  if (nice !== 0) {
+    setNice(nice);
+    renice(process.pid, nice);
+  }
   ctx.log(`${name}: run ${ctx.runId}, generator on CPU ${ctx.genCpus}, broker on CPU ${ctx.brokerCpus}`);
   let out: ScenarioOutput<unknown>;
   try {
@@ -86,7 +94,7 @@ async function main(): Promise<number> {
     command: commandLine(argv),
     startedAt: ctx.startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    machine: machineInfo(ctx.genCpus, ctx.brokerCpus),
+    machine: machineInfo(ctx.genCpus, ctx.brokerCpus, nice),
     git: gitInfo(),
   };
   const files = writeReport(report, { readme: !values['no-readme'] });

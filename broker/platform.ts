@@ -15,10 +15,11 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { createMetrics, type Metrics } from '../core/metrics.ts';
 import type { DeliveryQueue } from '../workers/delivery-queue.ts';
-import { createDeliveryQueue } from '../workers/queues.ts';
+import { createDeliveryQueue, withChaos } from '../workers/queues.ts';
 import { Deliverer, type RoutePublish } from '../workers/deliverer.ts';
 import { redisRouter } from '../workers/router.ts';
 import { ClusterNode, MembersBus } from './cluster.ts';
+import { openObjectStore, MediaService, registerMediaRoutes, TieringWorker, createMediaMetrics, downloadJson, parseUploadRequest } from '../workers/media/index.ts';
 import { AuthService, loadOrCreateSecret } from './auth.ts';
 import { ChatService, type ChatHooks } from './chat.ts';
 import { createHttpApp } from './http.ts';
@@ -107,6 +108,18 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   hooks.rpc = presence.rpcHooks(hooks.rpc);
   hooks.admit = hardening.admit;
   hooks.rpc = hardening.adminRpcs(hooks.rpc);
+  // Media (workers/media): attachments, the media.* RPCs, the HTTP routes and tiering.
+  const objects = await openObjectStore(config, clock);
+  const media = new MediaService({ db, chat: store, objects, config: config.media, clock, log });
+  hooks.checkAttachable = (user, conv, ids) => media.checkAttachable(user, conv, ids);
+  hooks.rpc = {
+    ...hooks.rpc,
+    'media.upload': async (ctx, params) => media.createUpload(ctx.who.user, parseUploadRequest(params)),
+    'media.get': async (ctx, params) => downloadJson(await media.get(ctx.who.user, String(params.id ?? params.media ?? ''))),
+  };
+  // Tiering runs once per cluster (an advisory lock), so every 'all' node may schedule it.
+  const tiering = config.role === 'all' ? new TieringWorker({ db, objects, config: config.media, clock, log, metrics: createMediaMetrics(metrics.registry) }) : undefined;
+  tiering?.start();
   const status: StatusHooks = presence;
   broker = await createChatBroker({ auth, chat, facts, metrics, log, anonymous: config.mqttAnonymous, status, ...hardening.brokerDeps, aedes: { ...hardening.aedesOptions, ...cluster?.aedesOptions } });
   await cluster?.attach(broker.aedes);
@@ -120,7 +133,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       };
   const deliverer = new Deliverer(chat.members, route, metrics);
   // role 'broker' (cluster): delivery is the workers' job (npm run worker).
-  if (config.role === 'all') queue.start((job) => deliverer.deliver(job));
+  if (config.role === 'all') queue.start(withChaos(config, (job) => deliverer.topicsOf(job), (job) => deliverer.deliver(job)));
 
   const http = createHttpApp({
     auth,
@@ -133,6 +146,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
       return !broker!.aedes.closed;
     },
   });
+  registerMediaRoutes(http, { media, authenticate: (header) => auth.authenticateBearer(header) });
   await http.ready();
   const upgrade = (req: import('node:http').IncomingMessage, socket: Duplex, head: Buffer) => {
     if ((req.url ?? '').split('?')[0] === '/mqtt') broker!.handleWebSocketUpgrade(req, socket, head);
@@ -179,6 +193,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         await hardening.close();
         await cluster?.close();
         await http.close().catch(() => {});
+        await tiering?.stop();
+        await objects.close();
         await db.close();
       })();
       return closing;

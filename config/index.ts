@@ -42,6 +42,18 @@ export const configSchema = z.object({
   role: z.enum(['all', 'broker']).default('all'),
   /** Prefix of every Redis key and channel of ours (cluster mode). */
   redisPrefix: z.string().regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits and _ : . - only').default('chat:'),
+  /** Delivery jobs: retries with backoff, then the dead-letter store (workers/delivery-queue.ts). */
+  deliveryMaxAttempts: z.coerce.number().int().min(1).max(100).default(6),
+  deliveryBaseDelayMs: z.coerce.number().int().min(1).default(100),
+  deliveryMaxDelayMs: z.coerce.number().int().min(1).default(30_000),
+  /** A job pending this long on a consumer that stopped answering is reclaimed by another. */
+  deliveryClaimIdleMs: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * Fault injection for resilience tests, off by default: delay every delivery job, or
+   * fail every job with a topic matching a regular expression (docs/delivery.md).
+   */
+  chaosDeliveryDelayMs: z.coerce.number().int().min(0).default(0),
+  chaosDeliveryFailTopic: z.string().min(1).optional(),
   /** This process in the cluster's registries; default {hostname}-{pid}-{random}. */
   nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/).optional(),
   /** Media storage and tiering (workers/media/config.ts; every field has a default). */
@@ -80,6 +92,12 @@ export const envKeys: Record<string, keyof Config> = {
   ROLE: 'role',
   REDIS_PREFIX: 'redisPrefix',
   NODE_ID: 'nodeId',
+  DELIVERY_MAX_ATTEMPTS: 'deliveryMaxAttempts',
+  DELIVERY_BASE_DELAY_MS: 'deliveryBaseDelayMs',
+  DELIVERY_MAX_DELAY_MS: 'deliveryMaxDelayMs',
+  DELIVERY_CLAIM_IDLE_MS: 'deliveryClaimIdleMs',
+  CHAOS_DELIVERY_DELAY_MS: 'chaosDeliveryDelayMs',
+  CHAOS_DELIVERY_FAIL_TOPIC: 'chaosDeliveryFailTopic',
   LIMITS: 'limits',
   MQTT_ANONYMOUS_RULES: 'anonymousRules',
   PLAIN_LISTENERS: 'plainListeners',

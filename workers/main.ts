@@ -17,9 +17,10 @@ import { createMetrics } from '../core/metrics.ts';
 import { MembershipCache } from '../broker/membership.ts';
 import { MembersBus, brokersKey } from '../broker/cluster.ts';
 import { createPresenceStore } from '../broker/presence.ts';
-import { createDeliveryQueue } from './queues.ts';
+import { createDeliveryQueue, withChaos } from './queues.ts';
 import { Deliverer } from './deliverer.ts';
 import { NodeRegistry, redisRouter } from './router.ts';
+import { openObjectStore, TieringWorker, createMediaMetrics } from './media/index.ts';
 
 async function main(argv: string[]): Promise<void> {
   const config = loadConfig();
@@ -58,7 +59,11 @@ async function main(argv: string[]): Promise<void> {
   const nodes = new NodeRegistry(redis, brokersKey(config.redisPrefix), clock);
   const route = redisRouter(redis, config.redisPrefix, { nodesOf: async (u) => [...new Set((await presenceStore.devices(u)).map((d) => d.node))] }, nodes);
   const deliverer = new Deliverer(members, route, metrics);
-  queue.start((job) => deliverer.deliver(job));
+  queue.start(withChaos(config, (job) => deliverer.topicsOf(job), (job) => deliverer.deliver(job)));
+  // Media tiering: every worker schedules it; an advisory lock makes it run once per cluster.
+  const objects = await openObjectStore(config, clock);
+  const tiering = new TieringWorker({ db, objects, config: config.media, clock, log, metrics: createMediaMetrics(metrics.registry) });
+  tiering.start();
   process.stdout.write(`chat worker ready (${consumer})\n`);
   log.info({ consumer }, 'worker ready');
 
@@ -70,6 +75,8 @@ async function main(argv: string[]): Promise<void> {
     setTimeout(() => process.exit(1), 10_000).unref();
     void (async () => {
       await queue.close();
+      await tiering.stop();
+      await objects.close();
       await bus.close();
       await presenceStore.close();
       await redis.quit().catch(() => {});

@@ -30,6 +30,7 @@ export const OPTIONS = {
   limit: { type: 'string', default: '1000' },
   tag: { type: 'string' },
   'ours-ref': { type: 'string', default: 'tree' },
+  nice: { type: 'string', default: '0' },
   'no-readme': { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;

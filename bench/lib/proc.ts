@@ -11,6 +11,7 @@ export interface ProcStat {
   stime: number;
   threads: number;
   rssPages: number;
+  nice: number;
 }
 
 /** Parse /proc/PID/stat (the command name may hold spaces and parentheses). */
@@ -26,6 +27,7 @@ export function parseProcStat(text: string): ProcStat {
     stime: Number(f[12]),
     threads: Number(f[17]),
     rssPages: Number(f[21]),
+    nice: Number(f[16]),
   };
 }
 
@@ -122,6 +124,15 @@ export function readCpuLines(): Map<number, CpuLine> {
 /** Set the CPU affinity of every thread of pid (taskset -a -p). */
 export function pin(pid: number, cpus: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
+/** Set the scheduling priority of a process (renice); errors are ignored (process gone). */
+export function renice(pid: number, n: number): void {
+  try {
+    execFileSync('renice', ['-n', String(n), '-p', String(pid)], { stdio: 'ignore' });
+  } catch {
+    // gone, or not permitted: the report's "other CPU" column shows the consequence
+  }
 }
 
 /** The CPU list a process may run on, as taskset prints it ("0,1"). */

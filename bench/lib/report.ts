@@ -18,6 +18,8 @@ export interface MachineInfo {
   loadavgAtStart: number[];
   genCpus: string;
   brokerCpus: string;
+  /** Scheduling priority given to the measured processes (0: unchanged). */
+  nice: number;
 }
 
 export interface Report<T> {
@@ -40,7 +42,7 @@ export interface Report<T> {
 /** What a scenario returns; run.ts adds the command, machine, commit and times. */
 export type ScenarioOutput<T> = Omit<Report<T>, 'command' | 'machine' | 'git' | 'startedAt' | 'finishedAt'>;
 
-export function machineInfo(genCpus: string, brokerCpus: string): MachineInfo {
+export function machineInfo(genCpus: string, brokerCpus: string, nice = 0): MachineInfo {
   const cpus = os.cpus();
   return {
     cpus: cpus.length,
@@ -51,6 +53,7 @@ export function machineInfo(genCpus: string, brokerCpus: string): MachineInfo {
     loadavgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
     genCpus,
     brokerCpus,
+    nice,
   };
 }
 
@@ -83,7 +86,8 @@ export function reportMarkdown<T>(r: Report<T>, headingLevel = 3): string {
     '```',
     '',
     `${r.finishedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${r.git.commit}${r.git.dirty ? ' (dirty tree)' : ''}; ` +
-      `${m.cpus} × ${m.model}, ${m.memGiB} GiB, Node ${m.node}; generator on CPU ${m.genCpus}, broker on CPU ${m.brokerCpus}; ` +
+      `${m.cpus} × ${m.model}, ${m.memGiB} GiB, Node ${m.node}; generator on CPU ${m.genCpus}, broker on CPU ${m.brokerCpus}` +
+      `${m.nice ? ` (measured processes at nice ${m.nice})` : ''}; ` +
       `load average at start ${m.loadavgAtStart.join(' ')}.`,
     '',
   ];

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Endpoint } from './protocol.ts';
-import { affinity, descendants, maxNofile, pin } from './proc.ts';
-import { ROOT, freePort, nextMessage, sleep, spawnPinned, spawnTs, waitForPort, type Child } from './spawn.ts';
+import { affinity, descendants, maxNofile, pin, readProcStat, renice } from './proc.ts';
+import { ROOT, freePort, getNice, nextMessage, sleep, spawnPinned, spawnTs, waitForPort, type Child } from './spawn.ts';
 
 export type TargetName = 'mosquitto' | 'aedes' | 'ours';
 
@@ -98,11 +98,13 @@ async function useSystemMosquitto(o: TargetOptions): Promise<Target> {
     throw new NotAvailableError('system Mosquitto does not accept connections on 127.0.0.1:1883');
   });
   const before = affinity(pid);
+  const niceBefore = readProcStat(pid)?.nice ?? 0;
   const notes: string[] = [];
   if (o.cpus) {
     pin(pid, o.cpus);
     notes.push(`system mosquitto pid ${pid} pinned to CPU ${o.cpus} for the run (was ${before}, restored after)`);
   }
+  if (getNice() !== 0) renice(pid, getNice());
   notes.push('system instance: traffic of other users of 127.0.0.1:1883 during the run would count too');
   return {
     name: 'mosquitto',
@@ -113,6 +115,7 @@ async function useSystemMosquitto(o: TargetOptions): Promise<Target> {
     prepare: async () => {},
     close: async () => {
       if (o.cpus && before) pin(pid, before);
+      if (getNice() !== 0) renice(pid, niceBefore);
     },
     notes,
     logTail: () => '',
@@ -280,6 +283,7 @@ async function startOurs(o: TargetOptions): Promise<Target> {
         } catch {
           // a backend that just exited
         }
+        if (getNice() !== 0) renice(p, getNice());
       }
     },
     close: async () => {

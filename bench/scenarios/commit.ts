@@ -9,9 +9,9 @@ import pg from 'pg';
 import { int, seconds } from '../lib/args.ts';
 import type { Ctx } from '../lib/context.ts';
 import { ms, num, times, type Table } from '../lib/markdown.ts';
-import { pin } from '../lib/proc.ts';
+import { pin, renice } from '../lib/proc.ts';
 import type { ScenarioOutput } from '../lib/report.ts';
-import { ROOT, nextMessage, spawnTs } from '../lib/spawn.ts';
+import { ROOT, getNice, nextMessage, spawnTs } from '../lib/spawn.ts';
 import { createHistogram, fromData, perSecond, ratio, record, summarizeMs, type HistogramData, type LatencySummary } from '../lib/stats.ts';
 import type { Panel } from '../lib/svg.ts';
 import { createDatabase, type BenchDatabase } from '../lib/targets.ts';
@@ -44,6 +44,7 @@ async function pgInsertLoop(url: string, connections: number, warmupMs: number, 
       const r = await c.query<{ pid: number }>('select pg_backend_pid() as pid');
       // The backends do the server's work: they run where the broker would.
       if (cpus) pin(r.rows[0].pid, cpus);
+      if (getNice() !== 0) renice(r.rows[0].pid, getNice());
       return c;
     }),
   );

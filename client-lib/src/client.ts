@@ -224,6 +224,7 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
   #syncRunning: Promise<void> | undefined;
   #syncFollowUp: Promise<void> | undefined;
   #removeOnlineListener: (() => void) | undefined;
+  readonly #topicSwitches = new Set<Promise<void>>();
 
   readonly #watchedPresence = new Set<string>();
   readonly #presence = new Map<string, PresenceState>();
@@ -340,7 +341,7 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
     await connection?.close();
     // Let queued store writes finish so that the caller may close the store afterwards.
     await this.#ingestQueue.catch(() => undefined);
-    if (this.#loaded) await this.#outbox.flushWrites();
+    await this.#outbox.flushWrites();
   }
 
   /**
@@ -348,8 +349,14 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
    * published, conversations refreshed, sync complete. Rejects with `disconnected` on close().
    */
   whenSynced(): Promise<void> {
-    if (this.state === 'online' && this.#syncedGeneration === this.#generation) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#syncWaiters.push({ resolve, reject }));
+    const caughtUp =
+      this.state === 'online' && this.#syncedGeneration === this.#generation
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => this.#syncWaiters.push({ resolve, reject }));
+    // ... including group topics being switched (subscribe, then sync) right now.
+    return caughtUp.then(async () => {
+      await Promise.all([...this.#topicSwitches]);
+    });
   }
 
   #clearTimers(): void {
@@ -363,7 +370,11 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
   }
 
   #ensureLoaded(): Promise<void> {
-    this.#loaded ??= this.#loadLocalState();
+    this.#loaded ??= this.#loadLocalState().catch((error: unknown) => {
+      const chatError = toChatError(error);
+      this.#outbox.loadFailed(chatError);
+      throw chatError;
+    });
     return this.#loaded;
   }
 
@@ -906,7 +917,13 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
    * A group switched fan-out mode (or this user left it): follow the new topic, then sync
    * the conversation so that nothing published during the switch is missed.
    */
-  async #switchGroupTopic(previous: string | null, next: string | null): Promise<void> {
+  #switchGroupTopic(previous: string | null, next: string | null): Promise<void> {
+    const running = this.#runTopicSwitch(previous, next).finally(() => this.#topicSwitches.delete(running));
+    this.#topicSwitches.add(running);
+    return running;
+  }
+
+  async #runTopicSwitch(previous: string | null, next: string | null): Promise<void> {
     const connection = this.#connection;
     if (!connection || this.state !== 'online') return; // resubscribed at the next connect
     try {

@@ -39,18 +39,32 @@ export class Outbox {
    */
   #writes: Promise<unknown>;
   #opened!: () => void;
+  #loadedOrFailed = false;
+  /** Set when the store could not be read: every send fails with it. */
+  #unusable: ChatError | undefined;
 
   constructor(
     private readonly store: LocalStore,
     private readonly clock: Clock,
     private readonly onStoreError: (error: unknown) => void,
   ) {
-    this.#writes = new Promise<void>((resolve) => (this.#opened = resolve));
+    this.#writes = new Promise<void>((resolve) => {
+      this.#opened = () => {
+        this.#loadedOrFailed = true;
+        resolve();
+      };
+    });
   }
 
   /** Reads what a previous run left unacknowledged, then lets new sends in. */
   async load(): Promise<void> {
     for (const entry of await this.store.outboxList()) this.#entries.set(entry.id, entry);
+    this.#opened();
+  }
+
+  /** The store could not be read (or belongs to another account): sends fail with `error`. */
+  loadFailed(error: ChatError): void {
+    this.#unusable = error;
     this.#opened();
   }
 
@@ -89,6 +103,7 @@ export class Outbox {
     this.#waiters.set(entry.id, waiter);
     this.#writes = this.#writes.then(async () => {
       try {
+        if (this.#unusable) throw this.#unusable;
         await this.store.outboxPut(entry);
       } catch (error) {
         this.#waiters.delete(entry.id);
@@ -176,8 +191,9 @@ export class Outbox {
     this.connectionChanged();
   }
 
-  /** Resolves once every queued store write is done. */
+  /** Resolves once every queued store write is done (at once if the outbox was never loaded). */
   async flushWrites(): Promise<void> {
+    if (!this.#loadedOrFailed) return;
     await this.#writes.catch(() => undefined);
   }
 

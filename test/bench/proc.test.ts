@@ -3,8 +3,8 @@ import { parseCpuLines, parseNofile, parseProcStat, parseVmRss } from '../../ben
 
 describe('/proc parsers', () => {
   it('parseProcStat reads ppid, CPU ticks, threads and RSS, whatever the command name', () => {
-    const line = '4242 (node (worker) x) S 4000 4242 4000 0 -1 4194560 1234 0 0 0 750 250 0 0 20 0 11 0 99999 1234567 5000 18446744073709551615';
-    expect(parseProcStat(line)).toEqual({ pid: 4242, ppid: 4000, utime: 750, stime: 250, threads: 11, rssPages: 5000 });
+    const line = '4242 (node (worker) x) S 4000 4242 4000 0 -1 4194560 1234 0 0 0 750 250 0 0 10 -10 11 0 99999 1234567 5000 18446744073709551615';
+    expect(parseProcStat(line)).toEqual({ pid: 4242, ppid: 4000, utime: 750, stime: 250, threads: 11, rssPages: 5000, nice: -10 });
   });
   it('parseVmRss reads kB into bytes', () => {
     expect(parseVmRss('Name:\tmosquitto\nVmRSS:\t   15360 kB\nThreads:\t1\n')).toBe(15360 * 1024);

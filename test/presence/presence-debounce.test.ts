@@ -1,7 +1,7 @@
 /**
  * Flapping over real sockets: with presenceDebounceMs 1000, a device that drops and comes
  * back within the window announces nothing; a lasting drop is announced once, with the
- * time of the drop as last seen.
+ * time of the drop as last seen. (Chat store on PostgreSQL: fast to start.)
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startPlatform, type TestPlatform } from '../helpers/platform.ts';
@@ -15,7 +15,7 @@ describe('presence debounce over MQTT', () => {
   const devices: Device[] = [];
 
   beforeAll(async () => {
-    p = await startPlatform({ config: { presenceDebounceMs: debounceMs } });
+    p = await startPlatform({ store: 'postgres', config: { presenceDebounceMs: debounceMs } });
   });
   afterAll(async () => {
     for (const d of devices) await d.close();

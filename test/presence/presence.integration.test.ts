@@ -1,7 +1,9 @@
 /**
- * Presence and typing with real mqtt.js clients against the real platform (PGlite, no
- * debounce: presenceDebounceMs 0, the test default). Debounce has its own file
- * (presence-debounce.test.ts). Each test uses its own users on one platform.
+ * Presence and typing with real mqtt.js clients against the real platform, with no
+ * debounce (presenceDebounceMs 0, the test default). Debounce has its own file
+ * (presence-debounce.test.ts). Each test uses its own users on one platform. The chat
+ * store is PostgreSQL: it starts in well under a second where PGlite takes seconds, and
+ * presence only reads hide_last_seen and writes last_seen there.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startPlatform, type TestPlatform } from '../helpers/platform.ts';
@@ -14,7 +16,7 @@ describe('presence and typing over MQTT', () => {
   const track = (d: Device) => (devices.push(d), d);
 
   beforeAll(async () => {
-    p = await startPlatform();
+    p = await startPlatform({ store: 'postgres' });
   });
   afterAll(async () => {
     for (const d of devices) await d.close();

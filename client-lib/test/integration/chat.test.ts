@@ -94,8 +94,7 @@ describe('two clients chat', () => {
     await alice.watchPresence(bobReg.user);
     await waitFor(() => alice.presence(bobReg.user)?.state === 'online', 'bob shown online');
     // Typing: alice types, bob sees it; alice sends, bob sees idle.
-    await bob.watchTyping(conv);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // SUBACK before the first publish
+    await bob.watchTyping(conv); // resolves after the SUBACK
     alice.typing(conv);
     await waitFor(() => bobSaw.typing.some((t) => t.user === aliceReg.user && t.state === 'typing'), 'bob sees alice typing');
     expect(bob.typingUsers(conv)).toEqual([aliceReg.user]);

@@ -73,8 +73,7 @@ it('SIGKILL between a send and its ack: after the restart the message exists exa
 
   // 3. After the restart the broker lost every session: group/{conv} must have been
   //    subscribed again by the client itself for this to arrive live.
-  await receiver.whenSynced();
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await receiver.whenSynced(); // subscriptions are renewed before the client goes online
   const groupAck = await sender.send({ conv: group }, { text: 'to the large group' });
   await waitFor(() => receiverSaw.messages.some((m) => m.conv === group && m.seq === groupAck.seq), 'group message after the restart');
   expect(receiverSaw.messages.find((m) => m.conv === group && m.seq === groupAck.seq)?.source).toBe('live');

@@ -47,8 +47,7 @@ it('follows group/{conv} after fanout_changed, across a reconnect, and leaves it
     await waitFor(() => memberSaw.conversations.some((e) => e.event === 'fanout_changed'), 'fanout_changed reaches the member');
     expect(memberSaw.conversations.find((e) => e.event === 'fanout_changed')).toMatchObject({ conv, topic: `group/${conv}` });
     await waitFor(() => memberClient.conversationState(conv)?.topic === `group/${conv}`, 'member follows the group topic');
-    await memberClient.whenSynced();
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the SUBACK of group/{conv}
+    await memberClient.whenSynced(); // includes the switch: subscribed, then synced
     const large = await ownerClient.send({ conv }, { text: 'large group' });
     await waitFor(() => memberSaw.messages.some((m) => m.seq === large.seq), 'message through group/{conv}');
     expect(memberSaw.messages.find((m) => m.seq === large.seq)?.source).toBe('live');

@@ -272,6 +272,8 @@ describe('outbox', () => {
     await store.setMeta('account', 'bob:phone');
     const { client } = rig({}, { store });
     await expect(client.connect()).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(client.send({ conv: 'c1' }, { text: 'x' })).rejects.toMatchObject({ code: 'bad_request' });
+    expect(await store.outboxList()).toEqual([]);
   });
 
   it('retries rate_limited with the same id, drops a refused send and rejects it', async () => {
