@@ -3,7 +3,7 @@
 // README section. See bench/README.md for the scenarios and their options.
 import { parse } from './lib/args.ts';
 import { EXIT_INCOMPLETE, makeCtx, type Ctx } from './lib/context.ts';
-import { pin, renice } from './lib/proc.ts';
+import { boostAutogroup, pin, renice } from './lib/proc.ts';
 import { setNice } from './lib/spawn.ts';
 import { commandLine, gitInfo, machineInfo, writeReport, type Report, type ScenarioOutput } from './lib/report.ts';
 import { NotAvailableError } from './lib/targets.ts';
@@ -70,9 +70,17 @@ async function main(): Promise<number> {
   if (ctx.genCpus) pin(process.pid, ctx.genCpus);
   const nice = Number(values.nice);
   if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new Error(`--nice: expected an integer from -20 to 19, got "${values.nice}"`);
+  let restoreAutogroup = (): void => {};
   if (nice !== 0) {
     setNice(nice);
     renice(process.pid, nice);
+    restoreAutogroup = boostAutogroup(nice);
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        restoreAutogroup();
+        process.exit(130);
+      });
+    }
   }
   ctx.log(`${name}: run ${ctx.runId}, generator on CPU ${ctx.genCpus}, broker on CPU ${ctx.brokerCpus}`);
   let out: ScenarioOutput<unknown>;
@@ -86,6 +94,7 @@ async function main(): Promise<number> {
     throw err;
   } finally {
     ctx.cleanup();
+    restoreAutogroup();
   }
   const tag = values.tag ? `-${values.tag.replace(/[^\w-]/g, '_')}` : '';
   const report: Report<unknown> = {

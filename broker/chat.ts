@@ -14,7 +14,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { Logger } from '../core/log.ts';
 import type { DeliveryJob, DeliveryQueue } from '../workers/delivery-queue.ts';
 import { GroupCommitter } from './group-commit.ts';
-import { MembershipCache } from './membership.ts';
+import { MembershipCache, blocksKey } from './membership.ts';
 import { rpcMethods, type RpcContext } from './rpc.ts';
 
 export interface Device {
@@ -91,25 +91,23 @@ export class ChatService {
     const now = this.clock.now();
     let conv: string;
     if (req.to !== undefined) {
-      if (!(await this.store.getUser(req.to))) throw new ChatError('not_found', `no user ${req.to}`);
-      if (req.to !== who.user && (await this.store.isBlockedBetween(who.user, req.to))) {
+      if (!(await this.members.userExists(req.to))) throw new ChatError('not_found', `no user ${req.to}`);
+      if (req.to !== who.user && (await this.members.blockedBetween(who.user, req.to))) {
         throw new ChatError('blocked', `you cannot message ${req.to}`);
       }
-      conv = await this.store.openDm(who.user, req.to, now);
+      conv = await this.members.dm(who.user, req.to, now);
     } else {
       conv = req.conv!;
       const role = await this.members.role(conv, who.user);
-      if (!role) {
-        if (!(await this.store.getConversation(conv))) throw new ChatError('not_found', `no conversation ${conv}`);
-        throw new ChatError('not_member', `you are not a member of ${conv}`);
-      }
-      const c = (await this.store.getConversation(conv))!;
+      const c = await this.members.info(conv);
+      if (!c) throw new ChatError('not_found', `no conversation ${conv}`);
+      if (!role) throw new ChatError('not_member', `you are not a member of ${conv}`);
       if ((c.announce_only || c.kind === 'channel') && role === 'member') {
         throw new ChatError('forbidden', `only admins may post in ${conv}`);
       }
       if (c.kind === 'dm') {
         const peer = [...(await this.members.members(conv)).keys()].find((u) => u !== who.user);
-        if (peer && (await this.store.isBlockedBetween(who.user, peer))) throw new ChatError('blocked', `you cannot message ${peer}`);
+        if (peer && (await this.members.blockedBetween(who.user, peer))) throw new ChatError('blocked', `you cannot message ${peer}`);
       }
     }
     await this.checkReferences(who, conv, req);
@@ -175,6 +173,13 @@ export class ChatService {
     if (!method) throw new ChatError('bad_request', `unknown method ${req.method}`);
     const result = await method({ who, chat: this }, req.params);
     await this.toDevice(who, { type: 'rpc', ref: req.id, result: result ?? {} });
+  }
+
+  /** A block between a and b was added or removed: forget the cached state everywhere. */
+  blocksChanged(a: string, b: string): void {
+    const key = blocksKey(a, b);
+    this.members.invalidate(key);
+    this.hooks.membersChanged?.(key);
   }
 
   /** Delivers conv events of a membership change: to current members' inboxes and to removed users. */

@@ -131,13 +131,8 @@ export async function createChatBroker(deps: BrokerDeps): Promise<ChatBroker> {
       if (!client) return done(null); // server-side publishes
       const p = principalOf(client);
       const topic = packet.topic;
-      // The last will on presence/{user}: the server owns presence and announces the
-      // disconnect itself (presence.ts), so the will's claim is dropped, never trusted.
-      if (p.user && topic === `presence/${p.user}`) {
-        packet.topic = sinkTopic;
-        packet.retain = false;
-        return done(null);
-      }
+      // presence/{user} is the server's: a will there was already removed at CONNECT
+      // (presence.ts connectWill), and a client's own PUBLISH there is refused by the ACL.
       const rule = aclRule(p, 'publish', topic, deps.anonymous, deps.anonymousRules);
       resolveAcl(rule, p, facts).then(
         async ({ allowed, reason }) => {

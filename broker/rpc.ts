@@ -185,6 +185,7 @@ const block: RpcMethod = async (ctx, params) => {
   if (user === ctx.who.user) throw new ChatError('bad_request', 'you cannot block yourself');
   await requireUsers(ctx, [user]);
   await ctx.chat.store.block(ctx.who.user, user, ctx.chat.clock.now());
+  ctx.chat.blocksChanged(ctx.who.user, user);
   return {};
 };
 
@@ -192,6 +193,7 @@ const unblock: RpcMethod = async (ctx, params) => {
   const user = p.user(params, 'user');
   await requireUsers(ctx, [user]);
   await ctx.chat.store.unblock(ctx.who.user, user);
+  ctx.chat.blocksChanged(ctx.who.user, user);
   return {};
 };
 

@@ -1,7 +1,7 @@
 // Process accounting from /proc (Linux) and CPU pinning with taskset. The parsers are
 // pure and exported for tests; the readers are thin wrappers around readFileSync.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpuPercent } from './stats.ts';
 
 export interface ProcStat {
@@ -132,6 +132,28 @@ export function renice(pid: number, n: number): void {
     execFileSync('renice', ['-n', String(n), '-p', String(pid)], { stdio: 'ignore' });
   } catch {
     // gone, or not permitted: the report's "other CPU" column shows the consequence
+  }
+}
+
+/**
+ * With kernel.sched_autogroup_enabled, CPU is shared between sessions first and nice only
+ * ranks processes inside a session: give this session's autogroup (the bench and every
+ * child it starts) the niceness, and return a function that puts the old value back.
+ */
+export function boostAutogroup(n: number): () => void {
+  try {
+    const m = /nice\s+(-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'));
+    const before = m ? Number(m[1]) : 0;
+    writeFileSync('/proc/self/autogroup', String(n));
+    return () => {
+      try {
+        writeFileSync('/proc/self/autogroup', String(before));
+      } catch {
+        // nothing to restore
+      }
+    };
+  } catch {
+    return () => {};
   }
 }
 

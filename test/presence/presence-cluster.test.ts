@@ -11,10 +11,6 @@ import { newUser, presenceOf, shareDm, sleep, waitPresence, watch } from './help
 import type { Redis } from 'ioredis';
 import { connectRedis, deleteKeys } from './redis.ts';
 
-// Clean sessions: a persistent session subscribing to two topics at once gets no SUBACK
-// in cluster mode at the time of writing (aedes-persistence-redis path; reported).
-const clean = { clean: true };
-
 describe('presence over Redis, two nodes', () => {
   let db: TestDatabase;
   let prefix: string;
@@ -44,14 +40,14 @@ describe('presence over Redis, two nodes', () => {
   it('online while a device is on either node; offline once after the last one leaves', async () => {
     const a = await newUser(nodeA, 'alice');
     const b = await newUser(nodeA, 'bob');
-    const bob = await b.connect('default', clean);
+    const bob = await b.connect();
     devices.push(bob);
     await shareDm(bob, a.user);
     await watch(bob, a.user);
 
-    const phone = await a.connect('phone', clean); // on node A
+    const phone = await a.connect('phone'); // on node A
     await waitPresence(bob, a.user, 'online');
-    const laptop = await a.connect('laptop', clean, nodeB.mqttUrl);
+    const laptop = await a.connect('laptop', {}, nodeB.mqttUrl);
     await sleep(200);
     // the connection map in Redis (docs/presence.md, "Redis keys")
     const userKey = `${prefix}presence:user:${a.user}`;

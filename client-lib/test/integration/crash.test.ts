@@ -69,7 +69,9 @@ it('SIGKILL between a send and its ack: after the restart the message exists exa
   await child.restart();
   const burstAcks = await Promise.all(burst);
   expect(burstAcks.map((a) => a.id)).toEqual(Array.from({ length: 30 }, (_, i) => `burst-${i}`));
-  await waitFor(() => burst.length + 2 <= receiverSaw.messages.length, 'the receiver has every burst message', 20_000);
+  const dmCount = (seen: typeof receiverSaw) => seen.messages.filter((m) => m.conv === conv).length;
+  await waitFor(() => dmCount(receiverSaw) >= burst.length + 2, 'the receiver has every burst message', 20_000);
+  await waitFor(() => dmCount(senderSaw) >= burst.length + 2, 'the sender has every burst message', 20_000);
 
   // 3. After the restart the broker lost every session: group/{conv} must have been
   //    subscribed again by the client itself for this to arrive live.
