@@ -186,6 +186,9 @@ export class ChatService {
   async deliverConvEvents(conv: string, events: MessageRow[], removed: string[]): Promise<void> {
     this.members.invalidate(conv);
     this.hooks.membersChanged?.(conv);
+    for (const e of events) {
+      if (e.body.event === 'fanout_changed') this.metrics.fanoutSwitches.inc({ mode: e.body.topic ? 'read' : 'write' });
+    }
     const jobs: DeliveryJob[] = events.map((e) => ({ conv, fanout: 'write', users: removed, event: messageEvent(e) }));
     await this.queue.enqueue(jobs);
   }

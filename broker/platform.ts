@@ -14,6 +14,7 @@ import { ChatStore } from '../core/store.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { createMetrics, type Metrics } from '../core/metrics.ts';
+import { Gauge } from 'prom-client';
 import type { DeliveryQueue } from '../workers/delivery-queue.ts';
 import { createDeliveryQueue, withChaos } from '../workers/queues.ts';
 import { Deliverer, type RoutePublish } from '../workers/deliverer.ts';
@@ -60,6 +61,32 @@ function listen(server: TcpServer | import('node:http').Server, port: number, ho
       server.off('error', reject);
       resolvePort((server.address() as AddressInfo).port);
     });
+  });
+}
+
+/** Gauges read at scrape time: queue depth, and conversations by kind and mode (cached 30 s). */
+function watchGauges(metrics: Metrics, store: ChatStore, queue: DeliveryQueue, clock: Clock): void {
+  let countedAt = Number.NEGATIVE_INFINITY;
+  new Gauge({
+    name: 'chat_delivery_queue_depth',
+    help: 'Delivery jobs waiting (and, on Redis, being handled)',
+    registers: [metrics.registry],
+    async collect() {
+      this.set(await queue.depth().catch(() => 0));
+    },
+  });
+  new Gauge({
+    name: 'chat_conversations',
+    help: 'Conversations by kind and fan-out mode (read from the store at scrape, cached 30 s)',
+    labelNames: ['kind', 'fanout'],
+    registers: [metrics.registry],
+    async collect() {
+      if (clock.now() - countedAt < 30_000) return;
+      countedAt = clock.now();
+      const rows = await store.countConversations().catch(() => []);
+      this.reset();
+      for (const r of rows) this.set({ kind: r.kind, fanout: r.fanout }, r.n);
+    },
   });
 }
 
@@ -132,6 +159,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         await Promise.all(topics.map((t) => broker!.publish(t, event)));
       };
   const deliverer = new Deliverer(chat.members, route, metrics);
+  watchGauges(metrics, store, queue, clock);
   // role 'broker' (cluster): delivery is the workers' job (npm run worker).
   if (config.role === 'all') queue.start(withChaos(config, (job) => deliverer.topicsOf(job), (job) => deliverer.deliver(job)));
 

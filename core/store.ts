@@ -407,6 +407,14 @@ export class ChatStore {
     });
   }
 
+  /** Conversations by kind and fan-out mode (metrics). */
+  async countConversations(): Promise<{ kind: ConvKind; fanout: FanoutMode; n: number }[]> {
+    const r = await this.db.query<{ kind: ConvKind; fanout: FanoutMode; n: number }>(
+      'select kind, fanout, count(*)::int as n from conversations group by kind, fanout',
+    );
+    return r.rows.map((x) => ({ ...x, n: Number(x.n) }));
+  }
+
   // ---- messages ---------------------------------------------------------------------
 
   /**

@@ -299,4 +299,14 @@ describe.each(['pglite', 'postgres'] as const)('messaging on %s', (store) => {
     const mine = (await zed.rpc('conversations')) as { convs: { conv: string; last_seq: number }[] };
     expect(mine.convs.map((c) => [c.conv, c.last_seq])).toEqual([[ann, 1]]);
   });
+
+  it('reports deliveries per message, fan-out switches and conversations by mode in /metrics', async () => {
+    const m = await (await fetch(`${p.httpUrl}/metrics`)).text();
+    expect(m).toMatch(/chat_deliveries_per_message_count [1-9]/);
+    expect(m).toMatch(/chat_fanout_switches_total\{mode="read"\} [1-9]/);
+    expect(m).toMatch(/chat_conversations\{kind="group",fanout="read"\} [1-9]/);
+    expect(m).toMatch(/chat_conversations\{kind="dm",fanout="write"\} [1-9]/);
+    expect(m).toMatch(/chat_delivery_queue_depth \d/);
+    expect(m).toMatch(/chat_commit_batch_size_count [1-9]/);
+  });
 });
