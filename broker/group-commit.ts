@@ -35,6 +35,9 @@ export class GroupCommitter {
     this.flushing = true;
     try {
       while (this.pending.length > 0) {
+        // Let pending socket reads run first: PGlite executes on this thread, so sends
+        // cannot arrive while it commits; one turn of the event loop gathers them.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = this.pending.splice(0, this.maxBatch);
         const started = performance.now();
         try {

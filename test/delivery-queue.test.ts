@@ -312,3 +312,29 @@ describe('Redis delivery queue: several workers', () => {
     expect(await stuck).toMatch(/closed/);
   });
 });
+
+describe('MemoryDeliveryQueue concurrency', () => {
+  it('runs jobs of different conversations at once and one conversation in order', async () => {
+    const q = new MemoryDeliveryQueue(systemClock, undefined, undefined, undefined, undefined, 8);
+    let running = 0;
+    let peak = 0;
+    const perConv = new Map<string, number[]>();
+    q.start(async (j) => {
+      running++;
+      peak = Math.max(peak, running);
+      const conv = j.conv!;
+      const list = perConv.get(conv) ?? [];
+      list.push(j.event.seq as number);
+      perConv.set(conv, list);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+    });
+    const jobs = [];
+    for (let seq = 1; seq <= 10; seq++) for (const conv of ['a', 'b', 'c', 'd']) jobs.push({ conv, fanout: 'write' as const, event: { type: 'msg', conv, seq } });
+    await q.enqueue(jobs);
+    expect(await q.drain(10_000)).toBe(true);
+    expect(peak).toBe(4);
+    for (const conv of ['a', 'b', 'c', 'd']) expect(perConv.get(conv)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await q.close();
+  });
+});

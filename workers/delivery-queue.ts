@@ -62,13 +62,25 @@ interface Entry {
   attempts: number;
 }
 
-/** In-process queue (embedded mode). Bounded: enqueue waits while it is full. */
+/** Jobs of one conversation (or one recipient list) run one at a time, in order. */
+export function orderingKey(job: DeliveryJob): string {
+  return job.conv ?? (job.users ?? job.topics ?? []).join(',');
+}
+
+/**
+ * In-process queue (embedded mode). Bounded: enqueue waits while it is full. Up to
+ * `concurrency` jobs run at once, but never two of the same ordering key, so one
+ * conversation's messages are published in seq order while others proceed; a job waiting
+ * for its key does not hold back jobs of other keys behind it.
+ */
 export class MemoryDeliveryQueue implements DeliveryQueue {
   private readonly queue: Entry[] = [];
   private readonly dead = new Map<string, DeadLetter>();
+  private readonly busyKeys = new Set<string>();
   private handler?: JobHandler;
-  private running = false;
   private inFlight = 0;
+  /** retries waiting for their backoff timer */
+  private retrying = 0;
   private waitingRoom: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private deadSeq = 0;
@@ -80,6 +92,7 @@ export class MemoryDeliveryQueue implements DeliveryQueue {
     private readonly capacity = 100_000,
     private readonly onDeadLetter: (d: DeadLetter) => void = () => {},
     private readonly onRetry: () => void = () => {},
+    private readonly concurrency = 64,
   ) {}
 
   async enqueue(jobs: DeliveryJob[]): Promise<void> {
@@ -96,27 +109,41 @@ export class MemoryDeliveryQueue implements DeliveryQueue {
   }
 
   private pump(): void {
-    if (this.running || !this.handler || this.closed) return;
-    this.running = true;
-    void (async () => {
-      try {
-        while (this.queue.length > 0 && !this.closed) {
-          const entry = this.queue.shift()!;
-          this.inFlight++;
-          try {
-            await this.handler!(entry.job);
-          } catch (err) {
-            this.failed(entry, err);
-          } finally {
-            this.inFlight--;
-          }
-          if (this.waitingRoom.length > 0 && this.queue.length < this.capacity) this.waitingRoom.shift()!();
-        }
-      } finally {
-        this.running = false;
-        if (this.queue.length === 0 && this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (!this.handler || this.closed) return;
+    // Look ahead a bounded distance for jobs whose key is free.
+    for (let i = 0; i < this.queue.length && i < 1_000 && this.inFlight < this.concurrency; ) {
+      const key = orderingKey(this.queue[i]!.job);
+      if (this.busyKeys.has(key)) {
+        i++;
+        continue;
       }
-    })();
+      const [entry] = this.queue.splice(i, 1);
+      this.run(entry!, key);
+    }
+    this.notify();
+  }
+
+  private run(entry: Entry, key: string): void {
+    this.inFlight++;
+    this.busyKeys.add(key);
+    const handler = this.handler!;
+    void Promise.resolve()
+      .then(() => handler(entry.job))
+      .catch((err: unknown) => this.failed(entry, err))
+      .finally(() => {
+        this.inFlight--;
+        this.busyKeys.delete(key);
+        this.pump();
+      });
+  }
+
+  private notify(): void {
+    while (this.waitingRoom.length > 0 && this.queue.length < this.capacity) this.waitingRoom.shift()!();
+    if (this.idle()) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private idle(): boolean {
+    return this.queue.length === 0 && this.inFlight === 0 && this.retrying === 0;
   }
 
   private failed(entry: Entry, err: unknown): void {
@@ -128,9 +155,9 @@ export class MemoryDeliveryQueue implements DeliveryQueue {
       return;
     }
     this.onRetry();
-    this.inFlight++;
+    this.retrying++;
     this.clock.setTimeout(() => {
-      this.inFlight--;
+      this.retrying--;
       this.queue.push(entry);
       this.pump();
     }, backoffDelay(entry.attempts, this.policy));
@@ -154,7 +181,7 @@ export class MemoryDeliveryQueue implements DeliveryQueue {
   }
 
   async drain(timeoutMs: number): Promise<boolean> {
-    if (this.queue.length === 0 && this.inFlight === 0) return true;
+    if (this.idle()) return true;
     return new Promise<boolean>((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
       this.idleWaiters.push(() => {
