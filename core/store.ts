@@ -268,7 +268,10 @@ export class ChatStore {
          select $1, u, case when u = $3 then 'owner' else 'member' end, $4 from unnest($2::text[]) as u`,
         [id, users, g.owner, g.now],
       );
-      const event = await insertEvent(tx, id, 1, g.owner, { event: 'created', by: g.owner, name: g.name, kind: g.kind, members: users }, g.now);
+      const body: Record<string, unknown> = { event: 'created', by: g.owner, name: g.name, kind: g.kind, members: users };
+      // Members of a group served on read learn its topic from the event itself.
+      if (fanout === 'read') body.topic = `group/${id}`;
+      const event = await insertEvent(tx, id, 1, g.owner, body, g.now);
       return { conv: id, event, fanout };
     });
   }
@@ -363,6 +366,9 @@ export class ChatStore {
       const count = Number((await tx.query<{ n: number }>('select count(*)::int as n from members where conv = $1', [c.conv])).rows[0]!.n);
       const fanout = decideFanout(convRow.kind, count, c.fanoutWriteMax);
       const fanoutChanged = fanout !== convRow.fanout;
+      if (fanout === 'read' && !fanoutChanged) {
+        for (const b of bodies) if (b.event === 'member_added') b.topic = `group/${c.conv}`;
+      }
       if (fanoutChanged) {
         bodies.push({ event: 'fanout_changed', by: c.by, ...(fanout === 'read' ? { topic: `group/${c.conv}` } : {}) });
       }

@@ -75,6 +75,8 @@ describe.each(['pglite', 'postgres'] as const)('messaging on %s', (store) => {
     const { conv } = (await devs[0]!.rpc('group.create', { name: 'large', members: names.slice(1) })) as { conv: string };
     const info = await devs[1]!.rpc('group.info', { conv });
     expect(info.topic).toBe(`group/${conv}`);
+    const created = await devs[1]!.waitFor((e) => e.type === 'conv' && e.conv === conv && e.event === 'created');
+    expect(created.topic).toBe(`group/${conv}`);
     const list = (await devs[2]!.rpc('conversations')) as { convs: { conv: string; topic?: string }[] };
     expect(list.convs.find((c) => c.conv === conv)?.topic).toBe(`group/${conv}`);
     for (const d of devs) await d.client.subscribeAsync(`group/${conv}`, { qos: 1 });
