@@ -15,7 +15,7 @@ import type { AclAction, AclRule, Principal } from './acl.ts';
 
 export type { AnonymousRule };
 
-/** Every topic matched by `filter` is matched by `pattern` ('#' also matches its parent level [MQTT-4.7.1-2]). */
+/** Every topic matched by `filter` is matched by `pattern` ('#' also matches its parent level, MQTT 3.1.1 section 4.7.1.2). */
 export function covers(pattern: string[], filter: string[]): boolean {
   if (pattern[0] === '#') return true;
   if (pattern.length === 0 || filter.length === 0) return pattern.length === 0 && filter.length === 0;

@@ -120,10 +120,15 @@ export class Hardening {
         return refuseConnect(client, connackCodes.identifierRejected, 'identifier rejected', done);
       }
       this.limiter.admitConnect(client, packet).then(
-        (ok) => (ok ? preConnect.call(aedes, client, packet, done) : refuseConnect(client, connackCodes.serverUnavailable, 'too many connects from this address', done)),
+        ({ allowed, reason }) => (allowed ? preConnect.call(aedes, client, packet, done) : refuseConnect(client, connackCodes.serverUnavailable, reason ?? 'refused', done)),
         (err: Error) => done(err, false),
       );
     };
+
+    // aedes' own drainTimeout closes a socket that takes no bytes: a slow consumer too.
+    aedes.on('clientError', (client, err) => {
+      if (client && err?.message === 'drain timeout') this.limiter.drainTimedOut(client);
+    });
 
     const authorizeForward = aedes.authorizeForward;
     aedes.authorizeForward = (client, packet) => {

@@ -5,7 +5,8 @@
  *     brokers); over a limit is `rate_limited` with retry_after_ms;
  *   - typing events and anonymous-namespace publishes: per connection; over is dropped;
  *   - CONNECTs per source address per minute (RateLimitStore);
- *   - a connection refused `flood.refusals` times within `flood.windowMs` is closed;
+ *   - a connection refused `flood.refusals` times within `flood.windowMs` is closed, and
+ *     its clientId may not connect again for `flood.banMs`;
  *   - a subscriber whose socket stays backed up is closed (the slow consumer bound).
  * A store error admits (fail open) and is logged: limits protect the service, an outage
  * of Redis must not become an outage of chat.
@@ -100,20 +101,25 @@ export class Limiter {
     return false;
   }
 
-  /** preConnect: may this address open one more connection now? */
-  async admitConnect(client: Client, _packet: ConnectPacket): Promise<boolean> {
+  /** preConnect: may this clientId (not banned for flooding) from this address (connects per minute) connect now? */
+  async admitConnect(client: Client, packet: ConnectPacket): Promise<{ allowed: boolean; reason?: string }> {
+    if (!this.limits.enabled) return { allowed: true };
     const c = this.limits.connect;
-    if (!this.limits.enabled || c.perIpPerMinute <= 0) return true;
     const ip = clientIp(client);
-    if (ip === undefined || (c.exemptLoopback && isLoopback(ip))) return true;
+    const counted = c.perIpPerMinute > 0 && ip !== undefined && !(c.exemptLoopback && isLoopback(ip));
     let r: TakeResult;
     try {
+      if (this.limits.flood.banMs > 0 && packet.clientId && (await this.deps.store.blockedFor(`ban:${packet.clientId}`)) > 0) {
+        this.refused.inc({ scope: 'client', kind: 'connect' });
+        return { allowed: false, reason: 'banned for flooding' };
+      }
+      if (!counted) return { allowed: true };
       r = await this.deps.store.take([{ key: `connect:ip:${ip}`, limit: { rate: c.perIpPerMinute / 60, burst: c.perIpPerMinute }, cost: 1 }]);
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'rate limit store failed: connect admitted');
-      return true;
+      return { allowed: true };
     }
-    if (r.allowed) return true;
+    if (r.allowed) return { allowed: true };
     this.refused.inc({ scope: 'ip', kind: 'connect' });
     // One audit line per address per minute: a connect flood must not become a log flood.
     const now = this.deps.clock.now();
@@ -122,7 +128,7 @@ export class Limiter {
       this.lastConnectAudit.set(ip, now);
       this.deps.audit('connect_refused', { ip, reason: `more than ${c.perIpPerMinute} connects a minute from this address`, retry_after_ms: r.retryAfterMs });
     }
-    return false;
+    return { allowed: false, reason: 'too many connects from this address' };
   }
 
   /**
@@ -146,6 +152,16 @@ export class Limiter {
     if ((m.maxPendingMessages > 0 && st.backlog > m.maxPendingMessages) || (m.maxBufferedBytes > 0 && buffered > m.maxBufferedBytes)) {
       this.disconnect(client, 'slow_consumer_disconnect', `not reading: ${st.backlog} deliveries waiting, ${buffered} bytes buffered`);
     }
+  }
+
+  /** aedes closed a client whose socket did not drain within drainTimeout: the same slow consumer, counted alike. */
+  drainTimedOut(client: Client): void {
+    const st = this.state(client);
+    if (st.closing) return;
+    st.closing = true;
+    this.disconnects.inc({ reason: 'slow_consumer' });
+    const id = client.id ? parseClientId(client.id) : undefined;
+    this.deps.audit('slow_consumer_disconnect', { user: id?.user, device: id?.device, client_id: client.id, ip: clientIp(client), reason: `socket did not drain within ${this.limits.mqtt.drainTimeoutMs} ms` });
   }
 
   /** Closes a client once, with its audit line. */
@@ -200,6 +216,11 @@ export class Limiter {
       st.strikesSince = now;
     }
     st.strikes += 1;
-    if (st.strikes >= f.refusals) this.disconnect(client, 'rate_limit_disconnect', `${st.strikes} refusals within ${f.windowMs} ms`);
+    if (st.strikes < f.refusals) return;
+    const banned = f.banMs > 0 && client.id ? `; clientId banned for ${f.banMs} ms` : '';
+    this.disconnect(client, 'rate_limit_disconnect', `${st.strikes} refusals within ${f.windowMs} ms${banned}`);
+    if (banned) {
+      this.deps.store.block(`ban:${client.id}`, f.banMs).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'rate limit store failed: flood ban not stored'));
+    }
   }
 }

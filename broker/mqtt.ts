@@ -39,6 +39,8 @@ export interface BrokerDeps {
   metrics: Metrics;
   log: Logger;
   anonymous: boolean;
+  /** Largest MQTT packet accepted; also the WebSocket frame cap. */
+  maxPacketBytes?: number;
   status?: StatusHooks;
   aedes?: Partial<AedesOptions>;
   /** Rules for topics outside the chat namespaces (config anonymousRules, broker/acl-anonymous.ts). */
@@ -160,7 +162,6 @@ export async function createChatBroker(deps: BrokerDeps): Promise<ChatBroker> {
           if (topic.startsWith('typing/')) {
             const forward = deps.status?.typing(p.user!, topic.slice('typing/'.length), Buffer.from(packet.payload));
             packet.retain = false;
-            packet.qos = 0;
             if (forward) packet.payload = forward;
             else packet.topic = sinkTopic;
           }
@@ -188,7 +189,8 @@ export async function createChatBroker(deps: BrokerDeps): Promise<ChatBroker> {
     log.debug({ clientId: client?.id, err: err.message }, 'connection error');
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  // One WebSocket frame carries at most one MQTT packet's worth (the TCP path has the same cap).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPacketBytes ?? 1024 * 1024 });
   wss.on('connection', (socket, req) => {
     const stream = createWebSocketStream(socket);
     stream.on('error', () => socket.terminate());

@@ -24,6 +24,7 @@ import { openObjectStore, MediaService, registerMediaRoutes, TieringWorker, crea
 import { AuthService, loadOrCreateSecret } from './auth.ts';
 import { ChatService, type ChatHooks } from './chat.ts';
 import { createHttpApp } from './http.ts';
+import { registerWebClient } from '../web/serve.ts';
 import { createChatBroker, type ChatBroker, type StatusHooks } from './mqtt.ts';
 import { Hardening, checkListeners } from './hardening.ts';
 import { PresenceService, createPresenceStore, defaultNodeId } from './presence.ts';
@@ -124,7 +125,16 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     return broker.publish(topic, event, opts);
   };
   const chat = new ChatService(store, queue, publish, clock, config, metrics, log, hooks);
-  const membersBus = config.redisUrl ? await MembersBus.open(config.redisUrl, config.redisPrefix, (conv) => chat.members.invalidate(conv), log) : undefined;
+  // Cluster bus: member/block cache invalidations, and revocations that must close a
+  // device's connections on whichever broker holds them.
+  let onRevokedHere: (user: string, device: string, reason: string) => void = () => {};
+  const membersBus = config.redisUrl
+    ? await MembersBus.open(config.redisUrl, config.redisPrefix, (key) => {
+        const revoked = /^revoke:([^:]+):([^:]+):(.*)$/.exec(key);
+        if (revoked) onRevokedHere(revoked[1]!, revoked[2]!, revoked[3]!);
+        else chat.members.invalidate(key);
+      }, log)
+    : undefined;
   if (membersBus) hooks.membersChanged = (conv) => membersBus.changed(conv);
   const facts = {
     isMember: (user: string, conv: string) => chat.members.isMember(conv, user),
@@ -148,11 +158,15 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const tiering = config.role === 'all' ? new TieringWorker({ db, objects, config: config.media, clock, log, metrics: createMediaMetrics(metrics.registry) }) : undefined;
   tiering?.start();
   const status: StatusHooks = presence;
-  broker = await createChatBroker({ auth, chat, facts, metrics, log, anonymous: config.mqttAnonymous, status, ...hardening.brokerDeps, aedes: { ...hardening.aedesOptions, ...cluster?.aedesOptions } });
+  broker = await createChatBroker({ auth, chat, facts, metrics, log, anonymous: config.mqttAnonymous, status, maxPacketBytes: hardening.maxPacketBytes, ...hardening.brokerDeps, aedes: { ...hardening.aedesOptions, ...cluster?.aedesOptions } });
   await cluster?.attach(broker.aedes);
   hardening.attach(broker.aedes);
   // Revoked tokens end live connections here; in cluster mode a broadcast must call this on every broker.
-  auth.onDeviceRevoked = (user, device, reason) => void hardening.deviceRevoked(user, device, reason);
+  onRevokedHere = (user, device, reason) => void hardening.deviceRevoked(user, device, reason);
+  auth.onDeviceRevoked = (user, device, reason) => {
+    onRevokedHere(user, device, reason);
+    membersBus?.changed(`revoke:${user}:${device}:${reason}`);
+  };
   const route: RoutePublish = cluster
     ? redisRouter(cluster.redis, config.redisPrefix, { nodesOf: async (u) => [...new Set((await presenceStore.devices(u)).map((d) => d.node))] }, cluster.registry)
     : async (topics, event) => {
@@ -175,6 +189,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     },
   });
   registerMediaRoutes(http, { media, authenticate: (header) => auth.authenticateBearer(header) });
+  // The browser client (web/, built by npm run build:web) at `/`, same origin as the API and /mqtt.
+  registerWebClient(http, { log });
   await http.ready();
   const upgrade = (req: import('node:http').IncomingMessage, socket: Duplex, head: Buffer) => {
     if ((req.url ?? '').split('?')[0] === '/mqtt') broker!.handleWebSocketUpgrade(req, socket, head);

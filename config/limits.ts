@@ -32,7 +32,7 @@ export const limitsObjectSchema = z.object({
   /** Per MQTT connection, in this process. */
   connection: z.object({
     /** `send` and `receipt` requests. */
-    messages: bucket(300, 1000),
+    messages: bucket(100, 2000),
     rpcs: bucket(100, 300),
     /** Payload bytes of every request on the out topic. */
     bytes: bucket(2 * MiB, 8 * MiB),
@@ -43,7 +43,7 @@ export const limitsObjectSchema = z.object({
   }).prefault({}),
   /** Per user over all its devices, shared by every broker when REDIS_URL is set. */
   user: z.object({
-    messages: bucket(600, 2000),
+    messages: bucket(200, 4000),
     rpcs: bucket(200, 600),
     bytes: bucket(4 * MiB, 16 * MiB),
   }).prefault({}),
@@ -53,11 +53,17 @@ export const limitsObjectSchema = z.object({
     /** Loopback addresses (local proxies, health checks, benchmarks) are not counted. */
     exemptLoopback: z.boolean().default(true),
   }).prefault({}),
-  /** A connection refused `refusals` times within `windowMs` is disconnected; 0 = never. */
-  flood: z.object({ refusals: count(100), windowMs: ms(10_000) }).prefault({}),
+  /**
+   * A connection refused `refusals` times within `windowMs` is disconnected (0 = never),
+   * and its clientId may not connect again for `banMs` (CONNACK 3).
+   */
+  flood: z.object({ refusals: count(100), windowMs: ms(10_000), banMs: ms(30_000) }).prefault({}),
   mqtt: z.object({
-    /** aedes drainTimeout: a socket that does not drain for this long is closed. */
-    drainTimeoutMs: ms(10_000),
+    /**
+     * aedes drainTimeout: a socket that takes no bytes for this long is closed. Until then
+     * a delivery waiting on it holds up the deliveries queued behind it (of its conversation).
+     */
+    drainTimeoutMs: ms(5_000),
     /** aedes connectTimeout: CONNECT must arrive this soon after the socket opens. */
     connectTimeoutMs: ms(10_000),
     /** aedes queueLimit: packets queued before the CONNACK. */

@@ -168,4 +168,16 @@ describe('cluster: two brokers and a worker on Redis and PostgreSQL', () => {
     const got = await eve.waitFor((e) => e.type === 'msg' && e.conv === ack.conv, 20_000);
     expect(got.body).toEqual({ text: 'eventually' });
   }, 120_000);
+
+  it('closes a revoked device on the broker that holds it, whichever broker took the revocation', async () => {
+    const session = await login(brokerB.httpUrl, name('cat'));
+    const r = await fetch(`${brokerB.httpUrl}/v1/devices`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${session}` }, body: JSON.stringify({ device: 'sensor' }) });
+    const { token } = (await r.json()) as { token: string };
+    const sensor = await Device.connect(brokerA.mqttUrl, name('cat'), token, { device: 'sensor' });
+    devices.push(sensor);
+    const closed = new Promise<void>((resolve) => sensor.client.once('close', () => resolve()));
+    const del = await fetch(`${brokerB.httpUrl}/v1/devices/sensor`, { method: 'DELETE', headers: { authorization: `Bearer ${session}` } });
+    expect(del.status).toBe(204);
+    await closed;
+  }, 60_000);
 });

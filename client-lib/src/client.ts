@@ -35,6 +35,7 @@ import {
   type GroupInfo,
   type JsonObject,
   type MediaDownload,
+  type MediaRecord,
   type MediaUploadTicket,
   type MemberRole,
   type PresenceState,
@@ -75,6 +76,11 @@ export interface ChatClientOptions {
    * `getToken`. Omit both for long-lived device tokens without `exp`.
    */
   refreshToken?: () => Promise<string>;
+  /**
+   * The HTTP API origin (e.g. `http://localhost:8080`): needed by `media.send` to upload
+   * bytes and complete the upload (DESIGN section 7).
+   */
+  httpUrl?: string;
   /** Where messages, the outbox and cursors live; default: a new MemoryStore. */
   store?: LocalStore;
   /** Default: MQTT.js. */
@@ -165,6 +171,20 @@ const MAX_GAP_RETRIES = 3;
 const GAP_FILL_DELAY_MS = 300;
 const MAX_SYNC_ROUNDS = 1_000;
 
+/** An HTTP error answer (`{"error":{"code","message"}}`, DESIGN section 7) as a ChatError. */
+async function httpError(response: Response, what: string): Promise<ChatError> {
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    body = undefined;
+  }
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof error?.code === 'string' ? error.code : response.status >= 500 ? 'internal' : 'bad_request';
+  const message = typeof error?.message === 'string' ? error.message : `${what} failed with HTTP ${response.status}`;
+  return chatErrorFromWire({ code, message });
+}
+
 function toChatError(error: unknown, fallback: ChatError['code'] = 'internal'): ChatError {
   if (error instanceof ChatError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -190,6 +210,7 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
     >
   > & { backoff: BackoffOptions };
   readonly #url: string;
+  readonly #httpUrl: string | undefined;
   readonly #getToken: () => string | Promise<string>;
   readonly #refreshToken: () => Promise<string>;
   readonly #transport: Transport;
@@ -225,6 +246,12 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
   #syncFollowUp: Promise<void> | undefined;
   #removeOnlineListener: (() => void) | undefined;
   readonly #topicSwitches = new Set<Promise<void>>();
+  /**
+   * Conversation events applied per conversation. An RPC answer describing a conversation
+   * (conversations, group.info) is ignored for name and topic when events were applied
+   * while it was in flight: the events are newer.
+   */
+  readonly #eventsApplied = new Map<string, number>();
 
   readonly #watchedPresence = new Set<string>();
   readonly #presence = new Map<string, PresenceState>();
@@ -239,6 +266,7 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
     this.device = device;
     this.store = options.store ?? new MemoryStore();
     this.#url = options.url;
+    this.#httpUrl = options.httpUrl;
     this.#getToken = options.getToken;
     this.#refreshToken = options.refreshToken ?? (async () => options.getToken());
     this.#transport = options.transport ?? new MqttTransport();
@@ -837,6 +865,7 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
   async #applyConvEvent(event: ConvEvent, source: MessageSource): Promise<void> {
     const record = this.#book.ensure(event.conv, event.seq ?? 0);
     if (event.seq !== undefined) record.last_seq = Math.max(record.last_seq, event.seq);
+    this.#eventsApplied.set(event.conv, (this.#eventsApplied.get(event.conv) ?? 0) + 1);
     const previousTopic = record.topic ?? null;
     const aboutMe = event.user === this.user;
     switch (event.event) {
@@ -871,8 +900,10 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
   /** Asks group.info for the fan-out topic of a conversation this user just joined. */
   async #learnTopic(conv: string): Promise<void> {
     try {
+      const eventsBefore = this.#eventsApplied.get(conv) ?? 0;
       const info = await this.group.info(conv);
       await this.#serial(async () => {
+        if ((this.#eventsApplied.get(conv) ?? 0) !== eventsBefore) return; // newer events decided
         const record = this.#book.ensure(conv, 0);
         const previous = record.topic ?? null;
         const next = info.topic ?? null;
@@ -1230,6 +1261,8 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
 
   /** The conversations of this user; also refreshes local cursors and large-group subscriptions. */
   async conversations(): Promise<ConversationSummary[]> {
+    const eventsBefore = new Map(this.#eventsApplied);
+    const unchanged = (conv: string): boolean => (this.#eventsApplied.get(conv) ?? 0) === (eventsBefore.get(conv) ?? 0);
     const { convs } = await this.rpc('conversations', {});
     const summaries = convs ?? [];
     await this.#serial(async () => {
@@ -1237,7 +1270,7 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
       for (const summary of summaries) {
         listed.add(summary.conv);
         const before = this.#book.get(summary.conv)?.topic ?? null;
-        const record = this.#book.mergeSummary(summary);
+        const record = this.#book.mergeSummary(summary, unchanged(summary.conv));
         this.#book.sequencer(summary.conv);
         await this.#book.persist(summary.conv);
         const after = record.topic ?? null;
@@ -1245,7 +1278,7 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
       }
       // No longer a member: stop following its large-group topic.
       for (const record of this.#book.all()) {
-        if (!listed.has(record.conv) && record.topic) {
+        if (!listed.has(record.conv) && record.topic && unchanged(record.conv)) {
           const before = record.topic;
           record.topic = null;
           await this.#book.persist(record.conv);
@@ -1333,9 +1366,39 @@ export class ChatClient extends TypedEmitter<ChatEvents> {
   };
 
   readonly media = {
-    /** Registers an upload; PUT the bytes to `upload_url`, then complete it over HTTP (DESIGN section 7). */
+    /** Registers an upload (RPC); PUT the bytes to `upload_url`, then complete it over HTTP. `media.send` does all three. */
     upload: async (params: RpcParams<'media.upload'>): Promise<MediaUploadTicket> => this.rpc('media.upload', params),
-    /** A signed download URL for a media id. */
-    get: async (media: string): Promise<MediaDownload> => this.rpc('media.get', { media }),
+    /** A signed download URL for a media id (RPC). */
+    get: async (media: string): Promise<MediaDownload> => this.rpc('media.get', { id: media }),
+    /**
+     * Uploads bytes for `conv` and returns the completed record; attach it with
+     * `send({conv}, body, { media: [record.id] })`. Needs the `httpUrl` option.
+     */
+    send: async (conv: string, bytes: Uint8Array, contentType: string): Promise<MediaRecord> => this.#uploadMedia(conv, bytes, contentType),
   };
+
+  /** DESIGN section 7: ticket (RPC), PUT to the signed URL, POST complete (bearer token). */
+  async #uploadMedia(conv: string, bytes: Uint8Array, contentType: string): Promise<MediaRecord> {
+    const httpUrl = this.#httpUrl;
+    if (!httpUrl) throw new ChatError('bad_request', 'media.send needs the httpUrl option (the HTTP API origin)');
+    // A private copy on a plain ArrayBuffer: what WebCrypto and fetch accept everywhere.
+    const body = new Uint8Array(bytes);
+    const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', body));
+    const sha256 = Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
+    const ticket = await this.media.upload({ conv, content_type: contentType, size: bytes.byteLength, sha256 });
+    const put = await fetch(new URL(ticket.upload_url, httpUrl), {
+      method: 'PUT',
+      headers: { 'content-type': contentType, ...ticket.upload_headers },
+      body,
+    });
+    if (!put.ok) throw await httpError(put, 'media upload');
+    const token = this.#token ?? (await this.#getToken());
+    const complete = await fetch(new URL(`/v1/media/${encodeURIComponent(ticket.media.id)}/complete`, httpUrl), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    if (!complete.ok) throw await httpError(complete, 'media completion');
+    return (await complete.json()) as MediaRecord;
+  }
 }

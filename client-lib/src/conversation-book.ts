@@ -107,12 +107,18 @@ export class ConversationBook {
       .filter((topic): topic is string => typeof topic === 'string' && topic.length > 0);
   }
 
-  /** Merges a `conversations` RPC entry; returns the record. */
-  mergeSummary(summary: ConversationSummary): ConversationRecord {
+  /**
+   * Merges a `conversations` RPC entry; returns the record. With `describe` false the
+   * answer is older than conversation events applied meanwhile, so name, kind and topic
+   * stay as those events left them; cursors and read marks only ever rise.
+   */
+  mergeSummary(summary: ConversationSummary, describe = true): ConversationRecord {
     const record = this.ensure(summary.conv, summary.last_seq);
-    record.kind = summary.kind;
-    if (summary.name !== undefined) record.name = summary.name;
-    record.topic = summary.topic ?? null;
+    if (describe) {
+      record.kind = summary.kind;
+      if (summary.name !== undefined) record.name = summary.name;
+      record.topic = summary.topic ?? null;
+    }
     record.last_seq = Math.max(record.last_seq, summary.last_seq);
     record.read_seq = Math.max(record.read_seq, summary.read_seq);
     record.read_sent = Math.max(record.read_sent, summary.read_seq);

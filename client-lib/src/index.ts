@@ -60,6 +60,7 @@ export type {
   JsonObject,
   JsonValue,
   MediaDownload,
+  MediaRecord,
   MediaUploadTicket,
   MemberRole,
   PresenceState,

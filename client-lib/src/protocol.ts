@@ -185,17 +185,43 @@ export interface Profile {
   avatar?: string | null;
 }
 
+/** A media item's metadata (docs/media.md of the platform). */
+export interface MediaRecord {
+  id: string;
+  conv: string;
+  owner: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  state: 'pending' | 'complete' | 'deleted';
+  tier: string | null;
+  created_at: number;
+  completed_at: number | null;
+  deleted_at?: number;
+  /** A small preview of images (data: URL), once complete. */
+  thumbnail?: string;
+}
+
+/** `media.upload` answers like `POST /v1/media`: where to PUT the bytes. */
 export interface MediaUploadTicket {
-  media: string;
+  media: MediaRecord;
+  /** Absolute (S3), or relative to the API origin (local driver). */
   upload_url: string;
+  /** Headers to send with the PUT, exactly (they are signed). */
+  upload_headers?: Record<string, string>;
   expires_at: number;
 }
 
-/** `media.get` answers like `GET /v1/media/{id}`: a signed URL, or a restore in progress. */
+/**
+ * `media.get` answers like `GET /v1/media/{id}`: a signed URL, or — while a cold item is
+ * being restored — `restoring` and `retry_after` (seconds).
+ */
 export interface MediaDownload {
+  media: MediaRecord;
   url?: string;
+  expires_at?: number;
+  restoring?: boolean;
   retry_after?: number;
-  [key: string]: JsonValue | undefined;
 }
 
 export interface RpcMethods {
@@ -230,7 +256,7 @@ export interface RpcMethods {
     params: { conv: string; content_type: string; size: number; sha256: string };
     result: MediaUploadTicket;
   };
-  'media.get': { params: { media: string }; result: MediaDownload };
+  'media.get': { params: { id: string }; result: MediaDownload };
 }
 
 export type RpcMethod = keyof RpcMethods;

@@ -105,6 +105,6 @@ describe('anonymous namespace rules (first match wins, no match allows)', () => 
     expect(() => loadConfig({ MQTT_ANONYMOUS_RULES: 'not json' }, {})).toThrow(/anonymousRules/);
     expect(() => loadConfig({ LIMITS: '{"connection":{"messages":{"rate":-1}}}' }, {})).toThrow(/limits\.connection\.messages\.rate/);
     expect(loadConfig({ LIMITS: '{"connect":{"perIpPerMinute":5}}' }, {}).limits.connect).toEqual({ perIpPerMinute: 5, exemptLoopback: true });
-    expect(loadConfig({}, {}).limits.connection.messages).toEqual({ rate: 300, burst: 1000 });
+    expect(loadConfig({}, {}).limits.connection.messages).toEqual({ rate: 100, burst: 2000 });
   });
 });

@@ -9,9 +9,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('a subscriber that stops reading does not stall anyone else', () => {
   let p: TestPlatform;
   beforeAll(async () => {
-    p = await startPlatform({ config: { mqttAnonymous: true, limits: limitsWith({ mqtt: { maxPendingMessages: 20 } }) } });
+    p = await startPlatform({ store: 'postgres', config: { mqttAnonymous: true, limits: limitsWith({ mqtt: { maxPendingMessages: 20, drainTimeoutMs: 1_000 } }) } });
   });
   afterAll(async () => p?.close());
+  const disconnects = async () => Number(/chat_limit_disconnects_total\{reason="slow_consumer"\} (\d+)/.exec(await (await fetch(`${p.httpUrl}/metrics`)).text())?.[1]);
 
   it('closes the stalled subscriber once deliveries back up on it, while chat goes on', async () => {
     const a = await registerUser(p.httpUrl, 'alice');
@@ -43,11 +44,15 @@ describe('a subscriber that stops reading does not stall anyone else', () => {
     // Meanwhile alice and bob chat, one message after the other.
     const acks: number[] = [];
     for (let i = 0; i < 30; i++) acks.push((await (i % 2 ? bob : alice).send({ to: i % 2 ? 'alice' : 'bob' }, { i })).seq as number);
-    const slothClosed = await sloth.closed(20_000);
+    // The server lets go of the sloth (it cannot see a close it does not read).
+    const clients = (p.platform.broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
+    const since = Date.now();
+    while (clients.sloth && Date.now() - since < 20_000) await sleep(50);
     pumping = false;
     await pumpLoop;
-
-    expect(slothClosed).toBe(true);
+    expect(clients.sloth).toBeUndefined();
+    sloth.socket.resume();
+    expect(await sloth.closed(10_000)).toBe(true);
     expect(acks).toHaveLength(30);
     expect(pump.connected).toBe(true);
     expect((await alice.send({ to: 'bob' }, { after: true })).type).toBe('ack');
@@ -57,5 +62,35 @@ describe('a subscriber that stops reading does not stall anyone else', () => {
     await pump.endAsync();
     await alice.close();
     await bob.close();
+  });
+
+  it('in a group, bounds what a member that stops reading costs the others by the drain timeout', async () => {
+    const [s, c, g] = [await registerUser(p.httpUrl, 'sloth2'), await registerUser(p.httpUrl, 'carol'), await registerUser(p.httpUrl, 'gus')];
+    const carol = await Device.connect(p.mqttUrl, 'carol', c.token);
+    const gus = await Device.connect(p.mqttUrl, 'gus', g.token);
+    const { conv } = (await gus.rpc('group.create', { name: 'busy', members: ['sloth2', 'carol'] })) as { conv: string };
+    const sloth = await rawClient(p.platform.mqttPort);
+    sloth.write(connectPacket({ clientId: 'sloth2:default', username: 'sloth2', password: s.token, clean: false }));
+    sloth.write(subscribePacket('chat/sloth2/in', 1));
+    await sleep(200);
+    sloth.socket.pause();
+    const before = await disconnects();
+
+    // 48 KB messages, 40 a second (within the sender's limits), for 4 s.
+    const text = 'x'.repeat(48 * 1024);
+    const sent: number[] = [];
+    for (let i = 0; i < 160; i++) {
+      void gus.request({ type: 'send', id: `big-${i}`, conv, body: { text, i } });
+      sent.push(i);
+      if (i % 4 === 3) await sleep(100);
+    }
+    // carol gets every one of them: delayed at most about the drain timeout, never stuck.
+    await carol.waitFor(() => carol.messages(conv).filter((m) => (m.body as { i?: number }).i !== undefined).length >= 160, 15_000, 'all 160');
+    const clients = (p.platform.broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
+    expect(clients['sloth2:default']).toBeUndefined();
+    expect(await disconnects()).toBe(before + 1);
+    sloth.end();
+    await carol.close();
+    await gus.close();
   });
 });

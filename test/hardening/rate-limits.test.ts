@@ -18,6 +18,7 @@ describe('rate limits over real sockets', () => {
 
   beforeAll(async () => {
     p = await startPlatform({
+      store: 'postgres',
       config: {
         typingMinIntervalMs: 0,
         // Refill so slow that nothing comes back during a test: the bursts are the budget.
@@ -98,17 +99,27 @@ describe('rate limits over real sockets', () => {
     expect(refusals).toBeLessThanOrEqual(55);
     // bob chats on.
     expect((await bob.send({ to: 'alice' }, { text: 'still here' })).type).toBe('ack');
+    // mallory's clientId is banned for a while: CONNACK 3.
+    const again = await Device.connect(p.mqttUrl, 'mallory', tokens['mallory:phone']!, { device: 'phone' }).then(
+      async (d) => {
+        await d.close();
+        return 0;
+      },
+      (e: { code?: number }) => e.code,
+    );
+    expect(again).toBe(3);
     const m = await metricsText(p);
     expect(m).toMatch(/chat_limit_disconnects_total\{reason="flood"\} 1/);
     expect(m).toMatch(/chat_audit_events_total\{event="rate_limit_disconnect"\} 1/);
     expect(m).toMatch(/chat_rate_limited_total\{scope="connection",kind="send"\} \d+/);
+    expect(m).toMatch(/chat_rate_limited_total\{scope="client",kind="connect"\} 1/);
   });
 });
 
 describe('MQTT connects per source address', () => {
   let p: TestPlatform;
   beforeAll(async () => {
-    p = await startPlatform({ config: { mqttAnonymous: true, limits: limitsWith({ connect: { perIpPerMinute: 3, exemptLoopback: false } }) } });
+    p = await startPlatform({ store: 'postgres', config: { mqttAnonymous: true, limits: limitsWith({ connect: { perIpPerMinute: 3, exemptLoopback: false } }) } });
   });
   afterAll(async () => p?.close());
 

@@ -64,7 +64,7 @@ describe('login delay', () => {
 });
 
 describe('default limits', () => {
-  it('admit the heaviest existing workload: 8 devices sending 500 messages each with no time passing', async () => {
+  it('admit the heaviest existing workloads with no time passing: 8 devices x 500 messages (test/messaging), 1 device x 1001 (client-lib)', async () => {
     const clock = new FakeClock();
     const registry = new Registry();
     const limiter = new Limiter({ limits: limitsWith({}), clock, store: new MemoryRateLimitStore(clock), registry, audit: () => {}, log: createLogger('silent') });
@@ -75,5 +75,7 @@ describe('default limits', () => {
       for (let i = 0; i < 500; i++) await limiter.admit({ user: `u${u}`, device: 'd' }, 'send', 200);
     }
     for (let i = 0; i < 300; i++) await limiter.admit({ user: 'u0', device: 'd' }, 'rpc', 100);
+    for (let i = 0; i < 1001; i++) await limiter.admit({ user: 'u1', device: 'd' }, 'send', 200); // 1501 from u1:d in all
+    for (let i = 0; i < 1001; i++) await limiter.admit({ user: 'u9', device: 'x' }, 'send', 200); // no aedes client: per user only
   });
 });

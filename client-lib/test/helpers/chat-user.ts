@@ -34,6 +34,7 @@ export function makeClient(url: string, httpUrl: string, registration: Registrat
   const auth = HttpAuth.fromSession(httpUrl, registration);
   return new ChatClient({
     url,
+    httpUrl,
     user: registration.user,
     device: registration.device,
     getToken: auth.getToken,

@@ -1,7 +1,8 @@
 /**
  * ChatClient against the real server (in-process platform, ephemeral ports): two users
- * chatting, offline sends, an app restart with a queued message, and a member catching up
- * on 1,000 messages. These tests fail, not skip, when the server does not keep DESIGN.
+ * chatting, groups, media, offline sends, an app restart with a queued message, a member
+ * catching up on 1,000 messages, and the hybrid fan-out switch (DESIGN section 5). These
+ * tests fail, not skip, when the server does not keep DESIGN.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,8 @@ const directory = mkdtempSync(join(tmpdir(), 'client-lib-it-'));
 
 beforeAll(async () => {
   helpers = await loadPlatform();
-  platform = await helpers.startPlatform();
+  // FANOUT_WRITE_MAX=3: groups of up to three members use the inboxes, larger ones group/{conv}.
+  platform = await helpers.startPlatform({ fanoutWriteMax: 3 });
 });
 
 afterAll(async () => {
@@ -135,6 +137,31 @@ describe('two clients chat', () => {
   });
 });
 
+describe('media', () => {
+  it('uploads bytes, attaches them to a message, and the other member downloads them', async () => {
+    const [ivy, jon] = await Promise.all([user('ivy'), user('jon')]);
+    const ivyClient = track(makeClient(platform.mqttUrl, platform.httpUrl, ivy));
+    const jonClient = track(makeClient(platform.mqttUrl, platform.httpUrl, jon));
+    const jonSaw = observe(jonClient);
+    await Promise.all([ivyClient.connect(), jonClient.connect()]);
+    const opening = await ivyClient.send({ to: jon.user }, { text: 'a file follows' });
+    const bytes = new TextEncoder().encode('the quick brown fox jumps over the lazy dog\n');
+    const record = await ivyClient.media.send(opening.conv, bytes, 'text/plain');
+    expect(record).toMatchObject({ conv: opening.conv, owner: ivy.user, size: bytes.byteLength, state: 'complete' });
+    const withFile = await ivyClient.send({ conv: opening.conv }, { text: 'fox.txt' }, { media: [record.id] });
+    await waitFor(() => jonSaw.messages.some((m) => m.seq === withFile.seq), 'jon receives the attachment');
+    expect(jonSaw.messages.find((m) => m.seq === withFile.seq)?.media).toEqual([record.id]);
+    const download = await jonClient.media.get(record.id);
+    expect(download.url).toEqual(expect.any(String));
+    const fetched = await fetch(new URL(download.url!, platform.httpUrl));
+    expect(fetched.status).toBe(200);
+    expect(new Uint8Array(await fetched.arrayBuffer())).toEqual(bytes);
+    const outsider = track(makeClient(platform.mqttUrl, platform.httpUrl, await user('eve')));
+    await outsider.connect();
+    await expect(outsider.media.get(record.id)).rejects.toMatchObject({ code: expect.stringMatching(/^(forbidden|not_member|not_found)$/) });
+  });
+});
+
 describe('offline', () => {
   it('a send made while the network is down is delivered after the reconnect', async () => {
     const [carol, dave] = await Promise.all([user('carol'), user('dave')]);
@@ -229,5 +256,64 @@ describe('offline', () => {
     expect((await store.listMessages(opening.conv, { limit: 2000 })).filter((m) => m.kind !== 'conv')).toHaveLength(1001);
     expect((await receiver.search('message 999')).map((m) => m.body.text)).toEqual(['message 999']);
     expect(caughtUpMs).toBeLessThan(30_000);
+  });
+});
+
+describe('fan-out', () => {
+  // FANOUT_WRITE_MAX is 3 on this platform (see beforeAll).
+  it('follows group/{conv} after fanout_changed, across a reconnect, and leaves it when the group shrinks', async () => {
+    const [owner, member, x, y] = await Promise.all(
+      ['own', 'mem', 'x', 'y'].map((prefix) => helpers.registerUser(platform.httpUrl, uniqueUser(prefix))),
+    );
+    const proxy = await TcpProxy.start(platform.mqttUrl);
+    try {
+      const ownerClient = makeClient(platform.mqttUrl, platform.httpUrl, owner!);
+      const memberClient = makeClient(proxy.url, platform.httpUrl, member!, { keepaliveSeconds: 2 });
+      clients.push(ownerClient, memberClient);
+      const memberSaw = observe(memberClient);
+      await Promise.all([ownerClient.connect(), memberClient.connect()]);
+
+      // Three members: fan-out on write, delivered to the inbox.
+      const conv = await ownerClient.group.create('growing', [member!.user, x!.user]);
+      const small = await ownerClient.send({ conv }, { text: 'small group' });
+      await waitFor(() => memberSaw.messages.some((m) => m.seq === small.seq), 'message while small');
+      expect(memberClient.conversationState(conv)?.topic ?? null).toBeNull();
+
+      // The fourth member crosses FANOUT_WRITE_MAX = 3.
+      await ownerClient.group.add(conv, [y!.user]);
+      await waitFor(() => memberSaw.conversations.some((e) => e.event === 'fanout_changed'), 'fanout_changed reaches the member');
+      expect(memberSaw.conversations.find((e) => e.event === 'fanout_changed')).toMatchObject({ conv, topic: `group/${conv}` });
+      await waitFor(() => memberClient.conversationState(conv)?.topic === `group/${conv}`, 'member follows the group topic');
+      await memberClient.whenSynced(); // includes the switch: subscribed, then synced
+      const large = await ownerClient.send({ conv }, { text: 'large group' });
+      await waitFor(() => memberSaw.messages.some((m) => m.seq === large.seq), 'message through group/{conv}');
+      expect(memberSaw.messages.find((m) => m.seq === large.seq)?.source).toBe('live');
+
+      // After a network drop the client subscribes group/{conv} again by itself.
+      proxy.cut();
+      await waitFor(() => memberClient.state !== 'online', 'member notices the drop');
+      proxy.restore();
+      await waitFor(() => memberClient.state === 'online', 'member back online', 20_000);
+      await memberClient.whenSynced();
+      const afterReconnect = await ownerClient.send({ conv }, { text: 'after reconnect' });
+      await waitFor(() => memberSaw.messages.some((m) => m.seq === afterReconnect.seq), 'message after the reconnect');
+      expect(memberSaw.messages.find((m) => m.seq === afterReconnect.seq)?.source).toBe('live');
+
+      // Back to three members: fan-out on write again, the client drops the topic.
+      await ownerClient.group.remove(conv, [y!.user]);
+      await waitFor(() => memberSaw.conversations.filter((e) => e.event === 'fanout_changed').length === 2, 'second fanout_changed');
+      await waitFor(() => (memberClient.conversationState(conv)?.topic ?? null) === null, 'member leaves the group topic');
+      const smallAgain = await ownerClient.send({ conv }, { text: 'small again' });
+      await waitFor(() => memberSaw.messages.some((m) => m.seq === smallAgain.seq), 'message through the inbox again');
+
+      // Every message exactly once and in order, whatever path it took.
+      const seqs = memberSaw.messages.map((m) => m.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+      expect(memberSaw.messages.map((m) => m.body.text)).toEqual(['small group', 'large group', 'after reconnect', 'small again']);
+      expect(memberSaw.errors).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -446,6 +446,35 @@ describe('fan-out changes', () => {
   });
 });
 
+describe('stale answers', () => {
+  it('a conversations answer older than a fanout_changed event does not undo it', async () => {
+    const { client, transport } = rig();
+    const original = transport.requestHandler!;
+    let heldConversations: (() => void) | undefined;
+    transport.requestHandler = (request, connection) => {
+      if (request.type === 'rpc' && request.method === 'conversations') {
+        // Answered as the server saw it before the group grew: no topic.
+        heldConversations = () =>
+          connection.push('chat/alice/phone/in', {
+            type: 'rpc',
+            ref: request.id,
+            result: { convs: [{ conv: 'g1', kind: 'group', name: 'old name', members: 3, last_seq: 1, read_seq: 0, unread: 1 }] },
+          });
+        return;
+      }
+      original(request, connection);
+    };
+    await client.connect();
+    await flush();
+    transport.current.push('chat/alice/in', { type: 'conv', conv: 'g1', seq: 1, ts: 1, event: 'fanout_changed', by: 'bob', topic: 'group/g1' });
+    await flush();
+    heldConversations!();
+    await flush();
+    expect(client.conversationState('g1')?.topic).toBe('group/g1');
+    expect(transport.current.subscriptions.get('group/g1')).toBe(1);
+  });
+});
+
 describe('rpc', () => {
   it('maps server errors to ChatError with code and ref, and times out', async () => {
     const { client, clock, transport, server } = rig({ rpcTimeoutMs: 2_000 });
@@ -486,7 +515,7 @@ describe('rpc', () => {
       ['unblock', { user: 'bob' }],
       ['profile.set', { name: 'Alice' }],
       ['media.upload', { conv: 'c1', content_type: 'image/png', size: 3, sha256: 'ab' }],
-      ['media.get', { media: 'm_1' }],
+      ['media.get', { id: 'm_1' }],
     ]);
   });
 
