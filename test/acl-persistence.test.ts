@@ -10,7 +10,8 @@ import { Device, rawConnect, subscribeCodes } from './helpers/mqtt.ts';
 describe('persistent sessions keep only granted subscriptions', () => {
   let p: TestPlatform;
   beforeAll(async () => {
-    p = await startPlatform();
+    // The store is not the point here: PostgreSQL starts in well under a second, PGlite in seconds.
+    p = await startPlatform({ store: 'postgres' });
   });
   afterAll(async () => p?.close());
 

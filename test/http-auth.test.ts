@@ -7,7 +7,8 @@ describe('HTTP API: auth, devices, health (DESIGN section 7)', () => {
     fetch(`${p.httpUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
   beforeAll(async () => {
-    p = await startPlatform();
+    // The store is not the point here: PostgreSQL starts in well under a second, PGlite in seconds.
+    p = await startPlatform({ store: 'postgres' });
   });
   afterAll(async () => p?.close());
 

@@ -8,7 +8,7 @@ describe('MQTT connect and topic ACL over real sockets', () => {
   let bob: { token: string };
 
   beforeAll(async () => {
-    p = await startPlatform({ config: { mqttAnonymous: true } });
+    p = await startPlatform({ store: 'postgres', config: { mqttAnonymous: true } });
     alice = await registerUser(p.httpUrl, 'alice', 'password-a', 'phone');
     bob = await registerUser(p.httpUrl, 'bob', 'password-b', 'phone');
   });
@@ -81,7 +81,7 @@ describe('MQTT connect and topic ACL over real sockets', () => {
 describe('MQTT without anonymous access (the default)', () => {
   let p: TestPlatform;
   beforeAll(async () => {
-    p = await startPlatform();
+    p = await startPlatform({ store: 'postgres' });
   });
   afterAll(async () => p?.close());
 
