@@ -33,7 +33,8 @@ export function errorBody(err: ChatError): { error: { code: string; message: str
 }
 
 export function createHttpApp(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: deps.maxBodyBytes });
+  // forceCloseConnections: shutdown must not wait on idle keep-alive or half-read responses.
+  const app = Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, forceCloseConnections: true });
   const { auth, metrics } = deps;
 
   app.setErrorHandler((err: FastifyError | ChatError, req, reply) => {
