@@ -37,8 +37,8 @@ common options:
   --gen-cpus 0          CPUs of the load generator (taskset list)
   --broker-cpus 1       CPUs of the broker under test
   --workers 1           generator worker processes
-  --client raw|mqttjs   generator MQTT client (default raw: mqtt-packet based)
-  --mosquitto system|own  system Mosquitto on :1883 (pinned for the run) or a private instance
+  --client raw|mqttjs   generator MQTT client (default raw: mqtt-packet based; relay takes raw,mqttjs)
+  --mosquitto own|system  a private Mosquitto (default; set_tcp_nodelay, pinned) or the system one on :1883
   --warmup 2 --duration S   seconds per measured phase
   --ours-ref tree|REV   run "ours" from the working tree (default) or from a commit (git archive)
   --nice=N              scheduling priority of the measured processes (e.g. --nice=-10 on a busy machine)
@@ -48,8 +48,8 @@ relay:        --pairs 100 --payload 200 --qos 0,1 --window 10 --rate 5000
 connections:  --conns 10000 --max 200000 --step 25000 --budget 30 (s of ramp per target)
 chat-1to1:    --pairs 50 --window 4 --store pglite,postgres
 commit:       --store pglite,postgres --pairs 50
-fanout:       --sizes 100,1000,10000 --modes write,read --messages 20
-sync:         --missed 10000 --limit 1000 --store pglite
+fanout:       --sizes 100,1000,10000 --modes write,read --window 4 --messages N --store pglite
+sync:         --missed 10000 --limit 1000 --store pglite,postgres
 `;
 
 async function main(): Promise<number> {
@@ -75,12 +75,14 @@ async function main(): Promise<number> {
     setNice(nice);
     renice(process.pid, nice);
     restoreAutogroup = boostAutogroup(nice);
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(sig, () => {
-        restoreAutogroup();
-        process.exit(130);
-      });
-    }
+  }
+  // Stop early cleanly: the 'exit' handler of lib/spawn.ts kills the children we started.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      restoreAutogroup();
+      process.stderr.write(`\n${sig}: stopping; no figures were written.\n`);
+      process.exit(130);
+    });
   }
   ctx.log(`${name}: run ${ctx.runId}, generator on CPU ${ctx.genCpus}, broker on CPU ${ctx.brokerCpus}`);
   let out: ScenarioOutput<unknown>;
@@ -105,6 +107,7 @@ async function main(): Promise<number> {
     finishedAt: new Date().toISOString(),
     machine: machineInfo(ctx.genCpus, ctx.brokerCpus, nice),
     git: gitInfo(),
+    ours: ctx.oursUsed(),
   };
   const files = writeReport(report, { readme: !values['no-readme'] });
   ctx.log(`wrote ${files.map((f) => f.replace(`${process.cwd()}/`, '')).join(', ')}`);

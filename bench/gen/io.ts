@@ -5,18 +5,20 @@ export interface WorkerIO {
   send(m: FromWorker): void;
   /** The next message of that type from the orchestrator. */
   next<T extends ToWorker['type']>(type: T): Promise<Extract<ToWorker, { type: T }>>;
+  /** The next message of any of these types (one waiter: nothing is left registered). */
+  nextOf<T extends ToWorker['type']>(types: readonly T[]): Promise<Extract<ToWorker, { type: T }>>;
   /** Called for every 'connect' command (idle job). */
   onMessage(handler: (m: ToWorker) => void): void;
 }
 
 export function processIO(): WorkerIO {
   const queue: ToWorker[] = [];
-  const waiters: Array<{ type: string; resolve: (m: ToWorker) => void }> = [];
+  const waiters: Array<{ types: readonly string[]; resolve: (m: ToWorker) => void }> = [];
   let handler: ((m: ToWorker) => void) | null = null;
   process.on('message', (m: unknown) => {
     if (!isToWorker(m)) return;
     if (handler) handler(m);
-    const w = waiters.findIndex((x) => x.type === m.type);
+    const w = waiters.findIndex((x) => x.types.includes(m.type));
     if (w >= 0) {
       const [waiter] = waiters.splice(w, 1);
       waiter.resolve(m);
@@ -27,12 +29,15 @@ export function processIO(): WorkerIO {
       process.send?.(m);
     },
     next<T extends ToWorker['type']>(type: T): Promise<Extract<ToWorker, { type: T }>> {
-      const i = queue.findIndex((x) => x.type === type);
+      return this.nextOf([type]);
+    },
+    nextOf<T extends ToWorker['type']>(types: readonly T[]): Promise<Extract<ToWorker, { type: T }>> {
+      const i = queue.findIndex((x) => (types as readonly string[]).includes(x.type));
       if (i >= 0) {
         const [m] = queue.splice(i, 1);
         return Promise.resolve(m as Extract<ToWorker, { type: T }>);
       }
-      return new Promise((resolve) => waiters.push({ type, resolve: (m) => resolve(m as Extract<ToWorker, { type: T }>) }));
+      return new Promise((resolve) => waiters.push({ types, resolve: (m) => resolve(m as Extract<ToWorker, { type: T }>) }));
     },
     onMessage(h) {
       handler = h;

@@ -53,6 +53,11 @@ class MqttJsClient implements GenClient {
     });
   }
 
+  abort(): void {
+    this.ended = true;
+    this.client.end(true);
+  }
+
   async end(): Promise<void> {
     this.ended = true;
     await this.client.endAsync();

@@ -209,6 +209,11 @@ class RawClient implements GenClient {
     this.closeHandler = handler;
   }
 
+  abort(): void {
+    this.ended = true;
+    if (!this.socket.destroyed) this.socket.resetAndDestroy();
+  }
+
   end(): Promise<void> {
     this.ended = true;
     return new Promise((resolve) => {

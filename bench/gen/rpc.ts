@@ -1,7 +1,8 @@
 // RPC over MQTT (DESIGN section 4): a request on the device's out topic, the answer
 // `{"type":"rpc","ref":R,"result":...}` or an `error` with ref R on the device's in topic.
 import { deviceInTopic, outTopic, parseEvent, rpcRequest, type ServerEvent } from '../lib/chat-wire.ts';
-import type { ChatUser } from '../lib/protocol.ts';
+import type { ChatUser, Endpoint } from '../lib/protocol.ts';
+import { connectChatUser } from './chat.ts';
 import type { GenClient } from './client.ts';
 
 export class RpcError extends Error {
@@ -61,3 +62,19 @@ export class RpcClient {
     });
   }
 }
+
+/** group.create then group.info over one short-lived connection of the owner. */
+export async function createGroup(endpoint: Endpoint, owner: ChatUser, members: readonly ChatUser[], name: string): Promise<{ conv: string; topic?: string }> {
+  const c = await connectChatUser({ client: 'raw', endpoint }, owner, false);
+  try {
+    const rpc = new RpcClient(c, owner);
+    const created = await rpc.call('group.create', { name, members: members.map((m) => m.user) }, 180000);
+    const conv = created.conv;
+    if (typeof conv !== 'string') throw new Error(`group.create answered without conv: ${JSON.stringify(created).slice(0, 200)}`);
+    const info = await rpc.call('group.info', { conv }, 60000);
+    return { conv, topic: typeof info.topic === 'string' ? info.topic : undefined };
+  } finally {
+    await c.end();
+  }
+}
+

@@ -1,50 +1,60 @@
-// sync load: the sender fills a 1:1 conversation with `missed` messages while the member
-// is offline; on 'go' the member connects and pages through them with the sync RPC
+// sync load: senders fill a conversation with `missed` messages while the member is
+// offline; on 'go' the member connects and pages through them with the sync RPC
 // (DESIGN section 4) until `more` is false.
 import { createHistogram, record, toData } from '../lib/stats.ts';
-import type { SyncJob, SyncResult } from '../lib/protocol.ts';
+import type { ChatUser, SyncJob, SyncResult } from '../lib/protocol.ts';
 import { deviceInTopic, outTopic, parseEvent, sendRequest } from '../lib/chat-wire.ts';
 import { connectChatUser } from './chat.ts';
 import { RpcClient } from './rpc.ts';
 import type { WorkerIO } from './io.ts';
 
-export async function runSync(job: SyncJob, io: WorkerIO): Promise<SyncResult> {
-  const errors: string[] = [];
-  // Fill: closed loop on the ack event.
-  const sender = await connectChatUser(job, job.sender, false);
-  const t0 = performance.now();
-  let conv = '';
+/** One sender's share: `count` sends into conv, `window` in flight, closed loop on the ack. */
+async function fill(job: SyncJob, who: ChatUser, count: number, tag: string, errors: string[]): Promise<number> {
+  const c = await connectChatUser(job, who, false);
   let sent = 0;
+  let done = 0;
   let acked = 0;
   const text = 'x'.repeat(job.textBytes);
-  await new Promise<void>((resolve, reject) => {
-    const senderIn = deviceInTopic(job.sender.user, job.sender.device);
-    const timer = setTimeout(() => reject(new Error(`fill: ${acked}/${job.missed} acked after 120 s`)), 120000);
-    const next = (): void => {
-      if (sent >= job.missed) return;
-      const id = `${job.runId}-y-${sent++}`;
-      sender.publish(outTopic(job.sender.user, job.sender.device), sendRequest({ id, to: job.member.user, text }), 1);
-    };
-    sender.onMessage((topic, payload) => {
-      if (topic !== senderIn) return;
-      const ev = parseEvent(payload);
-      if (ev.type === 'ack') {
-        conv = ev.conv;
-        acked++;
-        if (acked === job.missed) {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      if (count === 0) return resolve();
+      const mine = deviceInTopic(who.user, who.device);
+      const timer = setTimeout(() => reject(new Error(`fill ${who.user}: ${done}/${count} answered after 120 s (${errors.slice(-3).join('; ')})`)), 120000);
+      c.onClose(() => {
+        clearTimeout(timer);
+        reject(new Error(`fill ${who.user}: connection closed by the broker after ${done}/${count} (${errors.slice(-3).join('; ')})`));
+      });
+      const next = (): void => {
+        if (sent >= count) return;
+        c.publish(outTopic(who.user, who.device), sendRequest({ id: `${job.runId}-${tag}-${sent++}`, conv: job.conv, text }), 1);
+      };
+      c.onMessage((topic, payload) => {
+        if (topic !== mine) return;
+        const ev = parseEvent(payload);
+        if (ev.type === 'ack') acked++;
+        else if (ev.type === 'error') {
+          if (errors.length < 20) errors.push(`${ev.code}: ${ev.message ?? ''}`);
+        } else return;
+        if (++done === count) {
           clearTimeout(timer);
           resolve();
         } else next();
-      } else if (ev.type === 'error') {
-        if (errors.length < 20) errors.push(`${ev.code}: ${ev.message ?? ''}`);
-        acked++;
-        next();
-      }
+      });
+      for (let w = 0; w < job.window; w++) next();
     });
-    for (let w = 0; w < job.window; w++) next();
-  });
+  } finally {
+    await c.end();
+  }
+  return acked;
+}
+
+export async function runSync(job: SyncJob, io: WorkerIO): Promise<SyncResult> {
+  const errors: string[] = [];
+  const t0 = performance.now();
+  const per = Math.ceil(job.missed / job.senders.length);
+  const acked = await Promise.all(job.senders.map((s, k) => fill(job, s, Math.max(0, Math.min(per, job.missed - k * per)), `y${k}`, errors)));
+  const filled = acked.reduce((a, b) => a + b, 0);
   const fillMs = performance.now() - t0;
-  await sender.end();
   io.send({ type: 'ready', connections: 0 });
   await io.next('go');
 
@@ -65,12 +75,12 @@ export async function runSync(job: SyncJob, io: WorkerIO): Promise<SyncResult> {
   const s0 = performance.now();
   for (;;) {
     const p0 = performance.now();
-    const result = await rpc.call('sync', { convs: { [conv]: after }, limit: job.limit }, 60000);
+    const result = await rpc.call('sync', { convs: { [job.conv]: after }, limit: job.limit }, 60000);
     record(pageHist, (performance.now() - p0) * 1000);
     bytes += JSON.stringify(result).length;
     pages++;
     const convs = Array.isArray(result.convs) ? (result.convs as unknown[]) : [];
-    const mine = convs.find((x): x is { conv: string; messages: unknown[]; more: boolean } => typeof x === 'object' && x !== null && (x as { conv?: unknown }).conv === conv);
+    const mine = convs.find((x): x is { conv: string; messages: unknown[]; more: boolean } => typeof x === 'object' && x !== null && (x as { conv?: unknown }).conv === job.conv);
     if (!mine) break;
     let last = after;
     for (const m of Array.isArray(mine.messages) ? mine.messages : []) {
@@ -96,9 +106,9 @@ export async function runSync(job: SyncJob, io: WorkerIO): Promise<SyncResult> {
   const last = seqs[seqs.length - 1] ?? 0;
   return {
     kind: 'sync',
-    conv,
+    conv: job.conv,
     fillMs,
-    filled: acked,
+    filled,
     connectMs,
     syncMs,
     pages,

@@ -22,6 +22,8 @@ export interface Ctx {
   log(msg: string): void;
   /** The code "ours" runs (--ours-ref), prepared on first use. */
   ours(): OursSource;
+  /** The code "ours" ran from, when it ran at all. */
+  oursUsed(): string | undefined;
   /** Target options common to every start of "ours". */
   oursOptions(): { oursRoot: string; oursDescribe: string };
   cleanup(): void;
@@ -34,6 +36,7 @@ export function makeCtx(argv: string[], values: Values): Ctx {
   const ours = (): OursSource => (source ??= oursSource(values['ours-ref']));
   return {
     ours,
+    oursUsed: () => source?.describe,
     oursOptions: () => ({ oursRoot: ours().root, oursDescribe: ours().describe }),
     cleanup: () => source?.cleanup(),
     argv,

@@ -241,3 +241,12 @@ export function maxNofile(): { limit: number; why: string } {
   }
   return { limit: hard, why: `hard RLIMIT_NOFILE ${hard} of this environment (no CAP_SYS_RESOURCE to raise it)` };
 }
+
+/** Open file descriptors of a process and its RLIMIT_NOFILE soft limit (null when unreadable). */
+export function fdUsage(pid: number): { open: number; limit: number } | null {
+  try {
+    return { open: readdirSync(`/proc/${pid}/fd`).length, limit: parseNofile(readFileSync(`/proc/${pid}/limits`, 'utf8'))[0] };
+  } catch {
+    return null;
+  }
+}

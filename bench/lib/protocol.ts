@@ -85,13 +85,15 @@ export interface FanoutJob {
   perSourceAddress: number;
 }
 
-/** A member catching up: `missed` messages sent while it is offline, then `sync` pages. */
+/** A member catching up: `missed` messages sent into `conv` while it is offline, then `sync` pages. */
 export interface SyncJob {
   kind: 'sync';
   endpoint: Endpoint;
   client: ClientKind;
   runId: string;
-  sender: ChatUser;
+  /** They share the filling, each staying inside the per-connection burst of the rate limits. */
+  senders: ChatUser[];
+  conv: string;
   member: ChatUser;
   missed: number;
   /** Sends in flight while filling. */

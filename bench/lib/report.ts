@@ -30,6 +30,8 @@ export interface Report<T> {
   finishedAt: string;
   machine: MachineInfo;
   git: { commit: string; dirty: boolean };
+  /** What "ours" ran: "working tree" or "commit abc1234" (--ours-ref). */
+  ours?: string;
   options: Record<string, unknown>;
   data: T;
   tables: Table[];
@@ -40,7 +42,7 @@ export interface Report<T> {
 }
 
 /** What a scenario returns; run.ts adds the command, machine, commit and times. */
-export type ScenarioOutput<T> = Omit<Report<T>, 'command' | 'machine' | 'git' | 'startedAt' | 'finishedAt'>;
+export type ScenarioOutput<T> = Omit<Report<T>, 'command' | 'machine' | 'git' | 'ours' | 'startedAt' | 'finishedAt'>;
 
 export function machineInfo(genCpus: string, brokerCpus: string, nice = 0): MachineInfo {
   const cpus = os.cpus();
@@ -85,7 +87,8 @@ export function reportMarkdown<T>(r: Report<T>, headingLevel = 3): string {
     r.command,
     '```',
     '',
-    `${r.finishedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${r.git.commit}${r.git.dirty ? ' (dirty tree)' : ''}; ` +
+    `${r.finishedAt.slice(0, 16).replace('T', ' ')} UTC, checkout at commit ${r.git.commit}${r.git.dirty ? ' (dirty tree)' : ''}` +
+      `${r.ours ? `, our broker from the ${r.ours}` : ''}; ` +
       `${m.cpus} × ${m.model}, ${m.memGiB} GiB, Node ${m.node}; generator on CPU ${m.genCpus}, broker on CPU ${m.brokerCpus}` +
       `${m.nice ? ` (measured processes at nice ${m.nice})` : ''}; ` +
       `load average at start ${m.loadavgAtStart.join(' ')}.`,

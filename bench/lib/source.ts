@@ -4,10 +4,9 @@
 // names the commit. The bench's own files are copied over the export so that helper
 // processes (seeding) run against the same revision of core/ and broker/.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT } from './spawn.ts';
+import { ROOT, tempDir } from './spawn.ts';
 import { NotAvailableError } from './targets.ts';
 
 export interface OursSource {
@@ -18,11 +17,14 @@ export interface OursSource {
 }
 
 export function oursSource(ref: string): OursSource {
-  if (ref === 'tree' || ref === '') return { root: ROOT, describe: 'working tree', cleanup: () => {} };
+  if (ref === 'tree' || ref === '') {
+    if (!existsSync(path.join(ROOT, 'broker', 'main.ts'))) {
+      throw new NotAvailableError('our broker is not built yet: broker/main.ts does not exist in this checkout');
+    }
+    return { root: ROOT, describe: 'working tree', cleanup: () => {} };
+  }
   const sha = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
-  const dir = path.join(tmpdir(), `bench-src-${sha}-${process.pid}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  const dir = tempDir(`bench-src-${sha}-`);
   const tar = execFileSync('git', ['archive', '--format=tar', sha], { cwd: ROOT, maxBuffer: 1 << 30 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));

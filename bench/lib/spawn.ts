@@ -1,7 +1,8 @@
 // Start pinned child processes (taskset), with a raised file limit (prlimit) when asked,
 // and wait for them to be ready. Every child started here is stopped by its pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -31,6 +32,28 @@ export interface Child {
   /** SIGTERM, then SIGKILL after graceMs; resolves when the process is gone. */
   stop(graceMs?: number): Promise<void>;
   exited: Promise<number | null>;
+}
+
+/** Children still running, killed if the bench exits early (Ctrl-C, timeout, crash). */
+const live = new Set<ChildProcess>();
+/** Temp dirs of this run, removed at exit whatever happened. */
+const tempDirs = new Set<string>();
+process.on('exit', () => {
+  for (const p of live) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system temp dir, removed when the bench exits. */
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
 }
 
 let niceness = 0;
@@ -67,6 +90,8 @@ export function spawnPinned(o: SpawnOptions): Child {
     proc.stderr?.pipe(log, { end: false });
   }
   if (proc.pid === undefined) throw new Error(`could not start ${cmd}`);
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   const exited = new Promise<number | null>((resolve) => {
     proc.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null)));
     proc.once('error', () => resolve(-1));

@@ -4,13 +4,13 @@
 //   aedes      bare aedes 1.2.0 in a child process on an ephemeral port
 //   ours       the platform, `node --import tsx broker/main.ts` in a child process
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Endpoint } from './protocol.ts';
+import { gcAndHeapUsed } from './inspector.ts';
 import { affinity, descendants, maxNofile, pin, readProcStat, renice } from './proc.ts';
-import { ROOT, freePort, getNice, nextMessage, sleep, spawnPinned, spawnTs, waitForPort, type Child } from './spawn.ts';
+import { ROOT, freePort, getNice, nextMessage, sleep, spawnPinned, spawnTs, tempDir, waitForPort, type Child } from './spawn.ts';
 
 export type TargetName = 'mosquitto' | 'aedes' | 'ours';
 
@@ -29,12 +29,12 @@ export interface Target {
   notes: string[];
   /** Tail of the broker's log (ours), for error reports. */
   logTail(): string;
+  /** Node brokers started with `inspect`: a full GC, then the JS heap in use (null: not a Node broker / no inspector). */
+  gc(): Promise<number | null>;
 }
 
 /** Raised when a target cannot run on this checkout yet (e.g. broker/main.ts missing). */
 export class NotAvailableError extends Error {}
-
-export const OURS_MAIN = path.join(ROOT, 'broker', 'main.ts');
 
 export function oursAvailable(root = ROOT): boolean {
   return existsSync(path.join(root, 'broker', 'main.ts'));
@@ -56,6 +56,8 @@ export interface TargetOptions {
   env?: Record<string, string>;
   /** ours: use this DATA_DIR (kept after close) instead of a fresh temp dir. */
   dataDir?: string;
+  /** Node brokers: open the V8 inspector on a free port so that gc() can run a full GC. */
+  inspect?: boolean;
   /** ours: the source root to run (working tree or an exported commit) and its name. */
   oursRoot?: string;
   oursDescribe?: string;
@@ -119,11 +121,12 @@ async function useSystemMosquitto(o: TargetOptions): Promise<Target> {
     },
     notes,
     logTail: () => '',
+    gc: async () => null,
   };
 }
 
 async function startOwnMosquitto(o: TargetOptions): Promise<Target> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bench-mosquitto-'));
+  const dir = tempDir('bench-mosquitto-');
   const port = await freePort();
   const conf = path.join(dir, 'mosquitto.conf');
   writeFileSync(
@@ -156,11 +159,19 @@ async function startOwnMosquitto(o: TargetOptions): Promise<Target> {
     },
     notes: [`own mosquitto instance: max_connections -1, set_tcp_nodelay ${o.mosquittoNoDelay === false ? 'false' : 'true'}, persistence false, file limit ${o.nofile ? Math.min(o.nofile, maxNofile().limit) : 'inherited'}`],
     logTail: () => tail(path.join(dir, 'mosquitto.log')),
+    gc: async () => null,
   };
 }
 
+async function inspectArgs(o: TargetOptions): Promise<{ args: string[]; port: number }> {
+  if (!o.inspect) return { args: [], port: 0 };
+  const port = await freePort();
+  return { args: [`--inspect=127.0.0.1:${port}`], port };
+}
+
 async function startAedes(o: TargetOptions): Promise<Target> {
-  const child = spawnTs(path.join(ROOT, 'bench', 'servers', 'aedes.ts'), { cpus: o.cpus, nofile: o.nofile, nodeArgs: o.nodeArgs });
+  const insp = await inspectArgs(o);
+  const child = spawnTs(path.join(ROOT, 'bench', 'servers', 'aedes.ts'), { cpus: o.cpus, nofile: o.nofile, nodeArgs: [...(o.nodeArgs ?? []), ...insp.args] });
   const isListening = (m: unknown): m is { type: 'listening'; port: number } =>
     typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'listening' && typeof (m as { port?: unknown }).port === 'number';
   const { port } = await nextMessage(child.proc, isListening, 30000, 'bare aedes');
@@ -175,6 +186,7 @@ async function startAedes(o: TargetOptions): Promise<Target> {
     close: () => child.stop(),
     notes: [],
     logTail: () => '',
+    gc: () => (insp.port ? gcAndHeapUsed(insp.port) : Promise.resolve(null)),
   };
 }
 
@@ -231,7 +243,7 @@ async function startOurs(o: TargetOptions): Promise<Target> {
   if (!oursAvailable(root)) {
     throw new NotAvailableError(`our broker is not built yet: broker/main.ts does not exist in ${root === ROOT ? 'this checkout' : root}`);
   }
-  const dir = mkdtempSync(path.join(tmpdir(), 'bench-ours-'));
+  const dir = tempDir('bench-ours-');
   const mqttPort = await freePort();
   const httpPort = await freePort();
   const logFile = path.join(dir, 'broker.log');
@@ -248,11 +260,12 @@ async function startOurs(o: TargetOptions): Promise<Target> {
   if (o.store !== 'postgres') delete env.DATABASE_URL;
   // Inherited variables must not switch the embedded run to cluster mode.
   const clean: Record<string, undefined> = { DATABASE_URL: undefined, REDIS_URL: undefined };
+  const insp = await inspectArgs(o);
   const child = spawnTs(path.join(root, 'broker', 'main.ts'), {
     cwd: root,
     cpus: o.cpus,
     nofile: o.nofile,
-    nodeArgs: o.nodeArgs,
+    nodeArgs: [...(o.nodeArgs ?? []), ...insp.args],
     env: { ...clean, ...env },
     logFile,
     ipc: false,
@@ -295,6 +308,7 @@ async function startOurs(o: TargetOptions): Promise<Target> {
         ? [`Postgres backends of the bench database are pinned to CPU ${o.cpus} with the broker and counted as broker CPU; the postmaster, WAL writer and checkpointer are not`]
         : [],
     logTail: () => tail(logFile),
+    gc: () => (insp.port ? gcAndHeapUsed(insp.port) : Promise.resolve(null)),
   };
 }
 

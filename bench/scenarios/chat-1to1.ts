@@ -127,6 +127,8 @@ export async function runChatPhase(
 }
 
 export async function chat1to1(ctx: Ctx): Promise<ScenarioOutput<ChatData>> {
+  // Every figure here needs our broker: fail now, before any reference run, if it is not there.
+  ctx.ours();
   const v = ctx.values;
   const pairs = int(v.pairs, 'pairs', 50);
   const window = int(v.window, 'window', 4);

@@ -3,15 +3,14 @@
 // bench creates, one at a time (the limit a one-commit-per-message design would have) and,
 // for Postgres, from as many connections as there are senders.
 import path from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { int, seconds } from '../lib/args.ts';
 import type { Ctx } from '../lib/context.ts';
 import { ms, num, times, type Table } from '../lib/markdown.ts';
 import { pin, renice } from '../lib/proc.ts';
 import type { ScenarioOutput } from '../lib/report.ts';
-import { ROOT, getNice, nextMessage, spawnTs } from '../lib/spawn.ts';
+import { ROOT, getNice, nextMessage, spawnTs, tempDir } from '../lib/spawn.ts';
 import { createHistogram, fromData, perSecond, ratio, record, summarizeMs, type HistogramData, type LatencySummary } from '../lib/stats.ts';
 import type { Panel } from '../lib/svg.ts';
 import { createDatabase, type BenchDatabase } from '../lib/targets.ts';
@@ -110,6 +109,8 @@ async function pgSettings(url: string): Promise<Record<string, string>> {
 }
 
 export async function commit(ctx: Ctx): Promise<ScenarioOutput<{ rows: CommitRow[] }>> {
+  // Every figure here needs our broker: fail now, before any reference run, if it is not there.
+  ctx.ours();
   const v = ctx.values;
   const pairs = int(v.pairs, 'pairs', 50);
   const window = int(v.window, 'window', 4);
@@ -119,7 +120,7 @@ export async function commit(ctx: Ctx): Promise<ScenarioOutput<{ rows: CommitRow
   const rows: CommitRow[] = [];
   for (const store of stores(v.store)) {
     let database: BenchDatabase | undefined;
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-commit-'));
+    const dataDir = tempDir('bench-commit-');
     try {
       let single: RawCommit;
       let concurrent: RawCommit | null = null;

@@ -2,9 +2,7 @@
 // fan-out on write (FANOUT_WRITE_MAX above the size: one publish per member inbox) and on
 // read (FANOUT_WRITE_MAX=1: one publish on group/{conv}, members subscribe to it).
 // Reference: Mosquitto with the same number of subscribers on one plain topic.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { int, list, oneOf, seconds, targets as parseTargets } from '../lib/args.ts';
 import { cpuFigures, cpuLine, type Ctx, type CpuFigures } from '../lib/context.ts';
 import { collectResults, startJobs } from '../lib/gen.ts';
@@ -13,11 +11,11 @@ import { cpuWindow, maxNofile } from '../lib/proc.ts';
 import type { ChatUser, FanoutJob, FanoutResult } from '../lib/protocol.ts';
 import type { ScenarioOutput } from '../lib/report.ts';
 import { seedInChild } from '../lib/seeding.ts';
+import { tempDir } from '../lib/spawn.ts';
 import { fromData, perSecond, ratio, summarizeMs, type LatencySummary } from '../lib/stats.ts';
 import type { Panel } from '../lib/svg.ts';
 import { NotAvailableError, createDatabase, startTarget, type Target, type TargetName } from '../lib/targets.ts';
-import { connectChatUser } from '../gen/chat.ts';
-import { RpcClient } from '../gen/rpc.ts';
+import { createGroup } from '../gen/rpc.ts';
 import { measuredLabel } from './relay.ts';
 import { startOursOn, type Store } from './chat-1to1.ts';
 
@@ -89,12 +87,14 @@ function toRow(target: TargetName, mode: Mode, size: number, r: FanoutResult, cp
 }
 
 export async function fanout(ctx: Ctx): Promise<ScenarioOutput<{ rows: FanoutRow[]; ratios: Array<{ mode: Mode; size: number; vsMosquitto: number | null }> }>> {
+  // Our broker is needed unless only plain brokers were asked for: fail now if it is not there.
+  if (ctx.values.targets === undefined || ctx.values.targets.split(',').includes('ours')) ctx.ours();
   const v = ctx.values;
   const sizes = list(v.sizes, ['100', '1000', '10000']).map((s) => int(s, 'sizes', 0)).filter((n) => n >= 2);
   const modes = list(v.modes, ['write', 'read']).map((m) => oneOf(m, ['write', 'read'] as const, 'modes'));
   const names = parseTargets(v.targets, ['mosquitto', 'ours']);
   const store = oneOf(list(v.store, ['pglite'])[0], ['pglite', 'postgres'] as const, 'store') as Store;
-  const window = int(v.window, 'window', 2);
+  const window = int(v.window, 'window', 4);
   const fixedMessages = v.messages ? int(v.messages, 'messages', 20) : 0;
   const maxMs = seconds(v.duration, 'duration', 30);
   const payloadBytes = int(v.payload, 'payload', 200);
@@ -102,7 +102,7 @@ export async function fanout(ctx: Ctx): Promise<ScenarioOutput<{ rows: FanoutRow
   const rows: FanoutRow[] = [];
   const incomplete: string[] = [];
   const notes: string[] = [];
-  const msgs = (size: number): number => fixedMessages || messagesFor(size, 100000, 10, 500);
+  const msgs = (size: number): number => fixedMessages || messagesFor(size, 200000, 20, 1000);
 
   if (names.includes('mosquitto') || names.includes('aedes')) {
     for (const name of names.filter((n): n is 'mosquitto' | 'aedes' => n !== 'ours')) {
@@ -123,7 +123,7 @@ export async function fanout(ctx: Ctx): Promise<ScenarioOutput<{ rows: FanoutRow
             window,
             timeoutMs: 20000,
             connectConcurrency: 100,
-            perSourceAddress: 20000,
+            perSourceAddress: 0,
           };
           const { r, cpu } = await runFanoutJob(ctx, target, job, maxMs);
           const row = toRow(name, 'plain', size, r, cpu, 0);
@@ -137,7 +137,7 @@ export async function fanout(ctx: Ctx): Promise<ScenarioOutput<{ rows: FanoutRow
   }
 
   if (names.includes('ours')) {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-fanout-'));
+    const dataDir = tempDir('bench-fanout-');
     const database = store === 'postgres' ? await createDatabase(`${ctx.runId}_fan`) : undefined;
     try {
       ctx.log(`seeding ${num(maxSize)} users (store API + device tokens, see bench/lib/seed.ts)`);
@@ -162,7 +162,7 @@ export async function fanout(ctx: Ctx): Promise<ScenarioOutput<{ rows: FanoutRow
         try {
           for (const size of sizes) {
             const t0 = performance.now();
-            const { conv, topic } = await createGroup(target, sender, members.slice(0, size - 1), `fan-${mode}-${size}`);
+            const { conv, topic } = await createGroup(target.endpoint, sender, members.slice(0, size - 1), `fan-${mode}-${size}`);
             if (mode === 'read' && !topic) {
               incomplete.push(`ours read ${size}: group.info of a ${size}-member group with FANOUT_WRITE_MAX=1 carries no "topic" (DESIGN 5 says it should)`);
               continue;
@@ -183,7 +183,7 @@ export async function fanout(ctx: Ctx): Promise<ScenarioOutput<{ rows: FanoutRow
               window,
               timeoutMs: 20000,
               connectConcurrency: 100,
-              perSourceAddress: 20000,
+              perSourceAddress: 0,
             };
             const { r, cpu } = await runFanoutJob(ctx, target, job, maxMs);
             const row = toRow('ours', mode, size, r, cpu, setupMs);
@@ -219,24 +219,11 @@ export async function fanout(ctx: Ctx): Promise<ScenarioOutput<{ rows: FanoutRow
       `A group of N members = the sender + N−1 receivers, every receiver connected (clean session) in one generator process, QoS 1 subscriptions. The sender keeps ${window} messages in flight; a message is complete when all N−1 receivers have it. deliveries/s = deliveries / (first send → last delivery). Latency = send → each delivery.`,
       'Ours: write = FANOUT_WRITE_MAX above the size (one publish per member inbox chat/{user}/in), read = FANOUT_WRITE_MAX=1 (one publish on group/{conv}; receivers subscribe to the topic group.info names). Receivers subscribe to their inbox in both modes, as client-lib does. Members were seeded through the store with device tokens (bench/lib/seed.ts), the group made with one group.create RPC (MAX_PAYLOAD_BYTES raised to 4 MiB for the 10,000-name request) before receivers connect.',
       `Mosquitto reference: the same number of subscribers on one plain topic, ${payloadBytes}-byte payloads, QoS 1.`,
+      '"receivers connected in s": CONNECT + SUBSCRIBEs of all receivers, 100 at a time, before the measurement: anonymous for Mosquitto, token-authenticated chat users (inbox, device topic, group topic) for ours.',
       ...notes,
     ],
     incomplete,
   };
-}
-
-async function createGroup(target: Target, sender: ChatUser, members: ChatUser[], name: string): Promise<{ conv: string; topic?: string }> {
-  const c = await connectChatUser({ client: 'raw', endpoint: target.endpoint }, sender, false);
-  try {
-    const rpc = new RpcClient(c, sender);
-    const created = await rpc.call('group.create', { name, members: members.map((m) => m.user) }, 180000);
-    const conv = created.conv;
-    if (typeof conv !== 'string') throw new Error(`group.create answered without conv: ${JSON.stringify(created).slice(0, 200)}`);
-    const info = await rpc.call('group.info', { conv }, 60000);
-    return { conv, topic: typeof info.topic === 'string' ? info.topic : undefined };
-  } finally {
-    await c.end();
-  }
 }
 
 function logRow(ctx: Ctx, r: FanoutRow): void {
@@ -249,11 +236,12 @@ function logRow(ctx: Ctx, r: FanoutRow): void {
 
 function fanoutTable(rows: readonly FanoutRow[], ratios: Array<{ mode: Mode; size: number; vsMosquitto: number | null }>): Table {
   return {
-    headers: ['target', 'fan-out', 'members', 'messages complete', 'deliveries/s', 'delivery p50/p99 ms', 'all members p99 ms', 'send->ack p99 ms', 'gen CPU', 'broker CPU', 'other CPU', 'measured', 'vs mosquitto'],
+    headers: ['target', 'fan-out', 'members', 'receivers connected in s', 'messages complete', 'deliveries/s', 'delivery p50/p99 ms', 'all members p99 ms', 'send->ack p99 ms', 'gen CPU', 'broker CPU', 'other CPU', 'measured', 'vs mosquitto'],
     rows: rows.map((r) => [
       r.target,
       r.mode,
       num(r.size),
+      num(r.connectMs / 1000, 1),
       `${r.complete} / ${r.messages}`,
       num(r.deliveriesPerSec),
       `${ms(r.deliveryMs.p50)} / ${ms(r.deliveryMs.p99)}`,
@@ -275,7 +263,12 @@ function fanoutPanels(rows: readonly FanoutRow[]): Panel[] {
     {
       title: 'Deliveries per second',
       unit: 'deliveries/s',
-      groups: sizes.map((s) => ({ label: `${num(s)} members`, bars: rows.filter((r) => r.size === s).map((r) => ({ series: series(r), value: r.deliveriesPerSec })) })),
+      groups: sizes.map((s) => ({
+        label: `${num(s)} members`,
+        bars: rows
+          .filter((r) => r.size === s)
+          .map((r) => ({ series: series(r), value: r.deliveriesPerSec, note: `gen ${Math.round(r.cpu.generatorPct)} % · broker ${Math.round(r.cpu.brokerPct)} %` })),
+      })),
     },
     {
       title: 'p99 send -> delivery',

@@ -10,6 +10,7 @@ import type { ScenarioOutput } from '../lib/report.ts';
 import { fromData, perSecond, summarizeMs, type LatencySummary } from '../lib/stats.ts';
 import type { Panel } from '../lib/svg.ts';
 import { chatPairs, startOursOn, stores, type Store } from './chat-1to1.ts';
+import { createGroup } from '../gen/rpc.ts';
 
 export interface SyncRow {
   store: Store;
@@ -32,18 +33,27 @@ export interface SyncRow {
 }
 
 export async function sync(ctx: Ctx): Promise<ScenarioOutput<{ rows: SyncRow[] }>> {
+  // Every figure here needs our broker: fail now, before any reference run, if it is not there.
+  ctx.ours();
   const v = ctx.values;
   const missed = int(v.missed, 'missed', 10000);
   const limit = int(v.limit, 'limit', 1000);
-  const window = int(v.window, 'window', 50);
+  const window = int(v.window, 'window', 20);
+  // The default rate limits give a connection a burst of 2,000 sends (then 100/s): the
+  // conversation is filled by as many senders as keep each of them inside that burst.
+  const senders = Math.max(1, Math.ceil(missed / 1500));
   const textBytes = Math.max(0, int(v.payload, 'payload', 200) - 100);
   const rows: SyncRow[] = [];
   for (const store of stores(v.store ?? 'pglite')) {
     ctx.log(`ours on ${store}: filling ${num(missed)} messages for an offline member`);
     const { target, database } = await startOursOn(ctx, store);
     try {
-      const { pairs } = await chatPairs(target, ctx.runId, 1, `y${store[0]}`);
-      const job: SyncJob = { kind: 'sync', endpoint: target.endpoint, client: ctx.client, runId: ctx.runId, sender: pairs[0].sender, member: pairs[0].peer, missed, window, limit, textBytes };
+      const { pairs } = await chatPairs(target, ctx.runId, senders, `y${store[0]}`);
+      // pairs: senders[i] -> peers[i]; the member is peer 0, the others only fill.
+      const senderUsers = pairs.map((p) => p.sender);
+      const member = pairs[0].peer;
+      const { conv } = await createGroup(target.endpoint, senderUsers[0], [...senderUsers.slice(1), member], `sync-${ctx.runId}`);
+      const job: SyncJob = { kind: 'sync', endpoint: target.endpoint, client: ctx.client, runId: ctx.runId, senders: senderUsers, conv, member, missed, window, limit, textBytes };
       const run = await startJobs([job], ctx.genCpus, 300000);
       await target.prepare();
       const close = cpuWindow([
@@ -91,12 +101,12 @@ export async function sync(ctx: Ctx): Promise<ScenarioOutput<{ rows: SyncRow[] }
   return {
     scenario: 'sync',
     title: `sync: a member catching up on ${num(missed)} missed messages`,
-    options: { missed, limit, window, textBytes, stores: rows.map((r) => r.store), client: ctx.client },
+    options: { missed, limit, window, senders, textBytes, stores: rows.map((r) => r.store), client: ctx.client },
     data: { rows },
     tables: [syncTable(rows)],
     panels: syncPanels(rows),
     notes: [
-      `The sender sends ${num(missed)} messages (${window} in flight, ${textBytes}-byte text) to the member of a 1:1 conversation while the member is offline. Then the member connects (clean session: nothing waits in a broker session) and calls sync {"convs":{conv:last_seq_seen},"limit":${limit}} until "more" is false. Catch-up = CONNECT → last page; the CPU columns cover the catch-up.`,
+      `${senders} senders send ${num(missed)} messages in all (${window} in flight each, ${textBytes}-byte text) into a group of ${senders + 1} while its last member is offline (several senders because the default rate limits give one connection a burst of 2,000 sends, then 100/s). Then the member connects (clean session: nothing waits in a broker session) and calls sync {"convs":{conv:last_seq_seen},"limit":${limit}} until "more" is false. Catch-up = CONNECT → last page; the CPU columns cover the catch-up.`,
       'gaps / dup: seqs missing between the first and the last received, and seqs received twice (both must be 0, DESIGN 3.2 and 3.4).',
     ],
     incomplete: rows.filter((r) => !r.complete).map((r) => `${r.store}: caught up ${r.messages} of ${r.missed} messages (gaps ${r.gaps}; ${r.errors.join('; ') || 'no error'})`),

@@ -97,5 +97,7 @@ describe('scenario plans', () => {
     expect(messagesFor(100, 100000, 10, 500)).toBe(500);
     expect(messagesFor(1000, 100000, 10, 500)).toBe(100);
     expect(messagesFor(10000, 100000, 10, 500)).toBe(10);
+    expect(messagesFor(10000, 200000, 20, 1000)).toBe(20);
+    expect(messagesFor(100, 200000, 20, 1000)).toBe(1000);
   });
 });
