@@ -28,8 +28,8 @@ import pg from 'pg';
 import { connectClient, type ClientKind, type GenClient } from './gen/client.ts';
 import { deviceInTopic, inboxTopic, outTopic, parseEvent, sendRequest } from './lib/chat-wire.ts';
 import { DISTURBED_PCT } from './lib/context.ts';
-import { bytes, markdownTable, ms, num, times, type Table } from './lib/markdown.ts';
-import { commitStats, registerMany, scrapeMetrics, type CommitStats } from './lib/ours.ts';
+import { bytes, ms, num, times, type Table } from './lib/markdown.ts';
+import { commitStats, registerMany, scrapeMetrics } from './lib/ours.ts';
 import { pool } from './lib/pool.ts';
 import { boostAutogroup, clkTck, descendants, parseCpuLines, pin, readRss, renice } from './lib/proc.ts';
 import type { ChatUser, Endpoint } from './lib/protocol.ts';
@@ -335,9 +335,9 @@ async function openSessions(job: Extract<ToGen, { type: 'sessions' }>, emit: (m:
 
 const OPTIONS = {
   pairs: { type: 'string', default: '50' },
-  messages: { type: 'string', default: '5000' },
-  rate: { type: 'string', default: '200' },
-  warmup: { type: 'string', default: '800' },
+  messages: { type: 'string', default: '3000' },
+  rate: { type: 'string', default: '100' },
+  warmup: { type: 'string', default: '500' },
   rounds: { type: 'string', default: '3' },
   text: { type: 'string', default: '100' },
   devices: { type: 'string', default: '2000' },
@@ -350,6 +350,7 @@ const OPTIONS = {
   drain: { type: 'string', default: '20' },
   'cpu-prof': { type: 'string' },
   'no-readme': { type: 'boolean', default: false },
+  render: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -361,11 +362,11 @@ memory per connected device. Needs PostgreSQL (BENCH_PG_URL, default ${PG_ADMIN_
 Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379).
 
   --pairs 50            sender/receiver pairs (2 x pairs registered users)
-  --messages 5000       measured messages per deployment
-  --rate 200            messages/s (open loop, the same for every deployment); the cluster
-                        costs ~3 ms of CPU per message on the servers' one core here, so
-                        200/s keeps it well below saturation
-  --warmup 800          messages sent before the measured ones of a deployment's first
+  --messages 3000       measured messages per deployment
+  --rate 100            messages/s (open loop, the same for every deployment); the cluster
+                        costs ~4.5 ms of CPU per message on the servers' one core here, so
+                        100/s keeps it under half of that core
+  --warmup 500          messages sent before the measured ones of a deployment's first
                         round (later rounds: one second's worth, at most this many)
   --rounds 3            the deployments take turns, each round a share of --messages, so
                         that drift on a shared machine hits all of them alike
@@ -383,6 +384,8 @@ Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379).
   --cpu-prof DIR        run our processes with --cpu-prof into DIR (figures then include the
                         profiler's cost: no results are written)
   --no-readme           do not update bench/README.md
+  --render              measure nothing: rewrite results/cluster.{md,svg} and the README
+                        section from results/cluster.json (after editing notes or tables)
 `;
 
 type ConfigName = 'single' | 'single-redis' | 'cluster' | 'cluster-clean';
@@ -891,6 +894,7 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (values.render) return render(!values['no-readme']);
   const o = {
     pairs: int(values.pairs, 'pairs'),
     messages: int(values.messages, 'messages'),
@@ -946,6 +950,24 @@ async function main(): Promise<number> {
     }
   };
   let redisVersion = '';
+  // Ctrl-C / SIGTERM: stop what we started and drop the database (lib/spawn.ts's exit
+  // handler would kill the children, but not drop the database).
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      if (interrupted) return;
+      interrupted = true;
+      log(`${sig}: stopping`);
+      const exit = setTimeout(() => process.exit(130), 15000);
+      void stopAll()
+        .then(() => database?.drop())
+        .catch(() => {})
+        .finally(() => {
+          clearTimeout(exit);
+          process.exit(130);
+        });
+    });
+  }
   let memory: MemoryData | undefined;
   const incomplete: string[] = [];
   let baseline: ClusterData['baseline'] | undefined;
@@ -978,8 +1000,9 @@ async function main(): Promise<number> {
 
     // Every deployment up at once (idle ones cost little; measured below), all on the run's
     // database: seq is assigned under the conversation's row lock, as for any two brokers.
-    for (const config of o.configs) {
-      const base = { DATABASE_URL: database.url, JWT_SECRET: jwtSecret };
+    // (started together: migrations serialize on an advisory lock)
+    const up = o.configs.map(async (config) => {
+      const base = { DATABASE_URL: database!.url, JWT_SECRET: jwtSecret };
       const cfgPrefix = config === 'single' ? '' : `${prefix}${{ single: 's', 'single-redis': 'r', cluster: 'c', 'cluster-clean': 'k' }[config]}:`;
       const procs: Proc[] = [];
       const dep = { config, clean: config === 'cluster-clean' ? true : o.clean, prefix: cfgPrefix, procs, connectMs: 0, acc: newAcc() } as Omit<Deployment, 'send' | 'recv'> as Deployment;
@@ -1005,7 +1028,10 @@ async function main(): Promise<number> {
         dep.recv = b;
       }
       log(`${CONFIG_LABELS[config]}: up in ${Math.round(performance.now() - t0)} ms`);
-    }
+    });
+    const started = await Promise.allSettled(up);
+    const failed = started.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
 
     const names = Array.from({ length: o.pairs }, (_, i) => [`c${runId}s${i}`, `c${runId}p${i}`]).flat();
     const reg = await registerMany(deployments[0].send.httpUrl, names, 'd1', 8);
@@ -1194,15 +1220,29 @@ async function main(): Promise<number> {
     notes: notes(data, o),
     incomplete,
   };
+  write(report, !values['no-readme']);
+  return incomplete.length ? 3 : 0;
+}
+
+type Options = Parameters<typeof tables>[1] & Parameters<typeof notes>[1];
+
+function write(report: Report<ClusterData>, readme: boolean): void {
   const files = writeReport(report, { readme: false });
-  if (!values['no-readme']) {
+  if (readme) {
     // Re-read right before writing: other benchmarks update their own sections meanwhile.
     const doc = existsSync(README) ? readFileSync(README, 'utf8') : '# Benchmarks\n';
     writeFileSync(README, replaceSection(doc, 'cluster', readmeSection(report)));
     files.push(README);
   }
-  log(`wrote ${files.map((f) => path.relative(ROOT, f)).join(', ')}`);
-  return incomplete.length ? 3 : 0;
+  process.stderr.write(`wrote ${files.map((f) => path.relative(ROOT, f)).join(', ')}\n`);
+}
+
+function render(readme: boolean): number {
+  const file = path.join(ROOT, 'bench', 'results', 'cluster.json');
+  const r = JSON.parse(readFileSync(file, 'utf8')) as Report<ClusterData>;
+  const o = r.options as unknown as Options;
+  write({ ...r, tables: tables(r.data, o), panels: panels(r.data), notes: notes(r.data, o) }, readme);
+  return 0;
 }
 
 function configRow(d: Deployment, idle: ClusterData['idle'] | undefined): ConfigRow {
@@ -1275,7 +1315,7 @@ async function memoryPart(a: {
   log: (m: string) => void;
   gens: Gen[];
 }): Promise<MemoryData> {
-  const settleMs = 3000 + 2000; // presence debounce (default 3 s) + margin
+  const settleMs = 3000 + 1000; // presence debounce (default 3 s) + margin
   a.log(`memory: ${a.devices.length} clean:false devices x 2 subscriptions on ${a.broker.name}`);
   const before = await census(a.redis.client, a.prefix);
   const rss0 = new Map(a.procs.map((p) => [p.name, readRss(p.child.pid)]));
@@ -1414,7 +1454,7 @@ function panels(d: ClusterData): Panel[] {
         label: r.config,
         bars: [
           { series: 'our processes', value: r.totals.ours },
-          { series: 'redis-server', value: r.config === 'single' ? null : r.totals.redis },
+          ...(r.config === 'single' ? [] : [{ series: 'redis-server', value: r.totals.redis }]),
           { series: 'Postgres backends', value: r.totals.postgres },
           { series: 'servers total', value: r.totals.servers, note: r.config === 'single' ? '' : times(r.totals.servers / (d.rows.find((x) => x.config === 'single')?.totals.servers ?? Number.NaN)) },
         ],
@@ -1445,9 +1485,8 @@ function panels(d: ClusterData): Panel[] {
 }
 
 function notes(d: ClusterData, o: { pairs: number; messages: number; rate: number; rounds: number; warmup: number; textBytes: number; clean: boolean; client: string; genCpus: string; serverCpus: string }): string[] {
-  const b = d.baseline;
   const out = [
-    `Load: ${o.pairs} pairs of users registered over HTTP (POST /v1/auth/register), clientId {user}:d1, ${o.clean ? 'clean sessions' : 'clean:false sessions (as client-lib connects; the cluster-clean row uses clean sessions)'}, both topics (chat/{user}/in, chat/{user}/d1/in) subscribed QoS 1. Senders publish {"type":"send","id","to":peer,"body":{"text"}} (${o.textBytes} bytes of text) QoS 1 on chat/{user}/d1/out, round-robin over the pairs, open loop at ${o.rate}/s (about 3 ms of server CPU per message in cluster mode on the one server core: ${o.rate}/s keeps it well below saturation). Each message makes three QoS 1 deliveries: the ack event to the sending device, msg to the sender's inbox (its other devices), msg to the peer's inbox.`,
+    `Load: ${o.pairs} pairs of users registered over HTTP (POST /v1/auth/register), clientId {user}:d1, ${o.clean ? 'clean sessions' : 'clean:false sessions (as client-lib connects; the cluster-clean row uses clean sessions)'}, both topics (chat/{user}/in, chat/{user}/d1/in) subscribed QoS 1. Senders publish {"type":"send","id","to":peer,"body":{"text"}} (${o.textBytes} bytes of text) QoS 1 on chat/{user}/d1/out, round-robin over the pairs, open loop at ${o.rate}/s: the busiest deployment kept the one server core ${Math.round(Math.max(...d.rows.map((r) => r.processes.filter((p) => p.kind === 'ours' || p.kind === 'redis' || p.kind === 'postgres').reduce((x, p) => x + p.pctOfCore, 0))))} % busy, well below saturation (at 200/s the cluster reached 90 % in a trial run). Each message makes three QoS 1 deliveries: the ack event to the sending device, msg to the sender's inbox (its other devices), msg to the peer's inbox.`,
     `Deployments: single = \`node --import tsx broker/main.ts\` with DATABASE_URL; single-redis = the same with REDIS_URL (aedes sessions on Redis, delivery queue on Redis Streams, routing by Redis pub/sub back to itself); cluster = two \`broker/main.ts --role broker\` and one \`workers/main.ts\`, senders connected to broker A and receivers to broker B, so every msg to a peer crosses nodes (the echo to the sender's inbox is routed back to A); cluster-clean = a second such cluster whose clients use clean sessions, which takes aedes's persistence of every QoS 1 delivery to a clean:false session (aedes-persistence-redis: 7 Redis commands per delivery) out of the path. Default configuration otherwise (presence debounce 3 s, rate limits on), each deployment under its own Redis prefix, all on the run's one PostgreSQL database (users registered once; seq is assigned under the conversation's row lock as for any two brokers).`,
     `Interleaved: every deployment is started first and keeps its generator's connections; then the deployments take turns, ${o.rounds} rounds of ${num(Math.ceil(o.messages / o.rounds))} measured messages each (after ${num(o.warmup)} warm-up messages in the first round and one second's worth in the others), so that drift on the shared machine hits all of them alike. The deployments not under load meanwhile sit idle; their CPU is listed apart ("the other deployments, idle") and with the idle column shows what each costs at rest (heartbeats, blocking reads).`,
     `Window: from the first measured send of a round to the moment every measured message of it was both acknowledged and delivered. CPU ms per message = CPU time (utime + stime of all threads, /proc/PID/stat) over the windows / msg events received by peers in them. Postgres backends: every client backend of the run's database (pg_stat_activity), pinned with the servers; all of them are counted for the deployment under load (the idle ones hold idle connections: see the idle column); the server's own processes (WAL writer, checkpointer, ...) are listed apart because every database on this Postgres shares them. commit batch = messages per group commit of the ingesting broker over the windows (its /metrics): at a fixed rate well below saturation batches are small, which is what makes the Postgres share per message large; it also moves with latency, so it differs between deployments.`,
@@ -1456,10 +1495,18 @@ function notes(d: ClusterData, o: { pairs: number; messages: number; rate: numbe
     `"other CPU" = busy time of all cores over the windows minus every process measured here, in % of one core; above ${DISTURBED_PCT} % a row is marked (disturbed): other engineers' builds and tests share the two cores. Such figures are less reliable even though they count only our processes' own CPU time: contention adds cache misses and context switches per message, while starved processes batch more work per wake-up and spend less per message. Latency percentiles of disturbed rows mostly measure the scheduler.`,
     `Generator client: ${o.client === 'raw' ? 'bench/gen/raw-client.ts (mqtt-packet based)' : 'MQTT.js'}, one generator process per deployment; both ends of a pair in one process, so latencies are on one clock.`,
   ];
+  const row = (c: ConfigName): ConfigRow | undefined => d.rows.find((r) => r.config === c);
+  const [single, singleRedis, cluster, clean] = [row('single'), row('single-redis'), row('cluster'), row('cluster-clean')];
+  if (single && singleRedis && cluster && clean) {
+    const x = (a: number, b: number): string => times(a / b);
+    out.push(
+      `Reading this run: cluster / single = ${x(cluster.totals.servers, single.totals.servers)} in server CPU per delivered message. Most of the step is the Redis path itself, not the crossing: single + Redis / single = ${x(singleRedis.totals.servers, single.totals.servers)}, cluster / single + Redis = ${x(cluster.totals.servers, singleRedis.totals.servers)}. The Redis path costs ${singleRedis.redisCommandsPerMessage.toFixed(0)}-${cluster.redisCommandsPerMessage.toFixed(0)} Redis commands per message, each one a round trip (ioredis writes every command on its own): going from single to single + Redis, our processes spend ${(((singleRedis.totals.ours - single.totals.ours) * 1000) / singleRedis.redisCommandsPerMessage).toFixed(0)} µs more per Redis command, redis-server ${((singleRedis.totals.redis * 1000) / singleRedis.redisCommandsPerMessage).toFixed(0)} µs. Of the cluster's ${cluster.redisCommandsPerMessage.toFixed(0)} commands per message, ${(cluster.redisCommandsPerMessage - clean.redisCommandsPerMessage).toFixed(0)} are aedes-persistence-redis's bookkeeping of the three QoS 1 deliveries to clean:false sessions, and clean sessions take the cluster to ${x(clean.totals.servers, cluster.totals.servers)} of its CPU. Postgres is the same work in every row (about one commit per message at this rate, batch ≈ 1).`,
+    );
+  }
   if (d.memory) {
     const m = d.memory;
     out.push(
-      `Redis memory: ${num(m.connected)} users seeded through the project's store (bench/lib/seed.ts: long-lived device tokens), each connecting one device clean:false to broker A of the cluster and subscribing chat/{user}/in and chat/{user}/d1/in QoS 1, ${num(m.connectPerSec)} connects/s${m.failures ? ` (${m.failures} failed: ${m.firstError})` : ''}. Measured 5 s after the connects (presence debounce 3 s) and again 5 s after they disconnected (their persistent sessions stay). "bytes" = MEMORY USAGE key SAMPLES 0 (value, key and dict entry overhead) summed over every key under the cluster's Redis prefix, after minus before; used_memory is the cluster's redis-server's whole heap (allocator overhead included). The generator sets no last will: the broker drops a will on presence/ at CONNECT anyway (broker/presence.ts). One device per user, so per-user keys (retained presence/{user}, presence:user:*, last seen) count once per device here; with several devices per user they are shared.`,
+      `Redis memory: ${num(m.connected)} users seeded through the project's store (bench/lib/seed.ts: long-lived device tokens), each connecting one device clean:false to broker A of the cluster and subscribing chat/{user}/in and chat/{user}/d1/in QoS 1, ${num(m.connectPerSec)} connects/s${m.failures ? ` (${m.failures} failed: ${m.firstError})` : ''}. Measured 4 s after the connects (presence debounce 3 s) and again 4 s after they disconnected (their persistent sessions stay). "bytes" = MEMORY USAGE key SAMPLES 0 (value, key and dict entry overhead) summed over every key under the cluster's Redis prefix, after minus before; used_memory is the cluster's redis-server's whole heap (allocator overhead included). The generator sets no last will: the broker drops a will on presence/ at CONNECT anyway (broker/presence.ts). One device per user, so per-user keys (retained presence/{user}, presence:user:*, last seen) count once per device here; with several devices per user they are shared.`,
       `CPU per connect (CONNECT with token check, two SUBSCRIBEs, presence): ${m.connectCpu.map((c) => `${c.name} ${c.msPerConnect.toFixed(2)} ms`).join(', ')}${m.disturbed ? ` (disturbed: other CPU ${m.otherPct} %)` : ''}. RSS growth per device while they connected, all to broker A: ${m.rssPerDevice.map((r) => `${r.name} ${bytes(r.bytes)}`).join(', ')} (RSS moves with garbage collection and allocator caching: indicative only).`,
     );
   }
