@@ -38,7 +38,7 @@ import { seedInChild } from './lib/seeding.ts';
 import { ROOT, freePort, getNice, setNice, sleep, spawnPinned, tempDir, waitForPort, type Child } from './lib/spawn.ts';
 import { createHistogram, fromData, mergeHistograms, record, summarizeMs, toData, type HistogramData, type LatencySummary } from './lib/stats.ts';
 import type { Panel } from './lib/svg.ts';
-import { PG_ADMIN_URL, createDatabase, type BenchDatabase } from './lib/targets.ts';
+import { PG_ADMIN_URL, createDatabase, tail, waitForHttp, type BenchDatabase } from './lib/targets.ts';
 
 // ---------------------------------------------------------------------------------------
 // Messages between the orchestrator and the generator children (IPC, checked on arrival).
@@ -568,29 +568,14 @@ const CLEAR_ENV: Record<string, undefined> = Object.fromEntries(
   ['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'ROLE', 'NODE_ID', 'MQTT_ANONYMOUS', 'S3_ENDPOINT', 'S3_BUCKET', 'LIMITS', 'CONFIG_FILE', 'FANOUT_WRITE_MAX', 'PRESENCE_DEBOUNCE_MS', 'TLS_CERT', 'TLS_KEY', 'CHAOS_DELIVERY_DELAY_MS', 'CHAOS_DELIVERY_FAIL_TOPIC'].map((k) => [k, undefined]),
 );
 
-function tail(file: string, lines = 30): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-}
-
+/** Polls the broker's /readyz (bench/lib/targets.ts) and adds its log to a failure. */
 async function waitReady(url: string, proc: Proc, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (proc.child.proc.exitCode !== null || proc.child.proc.signalCode !== null) break;
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-      last = `HTTP ${r.status}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(200);
+  const alive = () => proc.child.proc.exitCode === null && proc.child.proc.signalCode === null;
+  try {
+    await waitForHttp(url, timeoutMs, alive);
+  } catch (err) {
+    throw new Error(`${proc.name} not ready (${(err as Error).message})\n--- log ---\n${tail(proc.logFile, 30)}`);
   }
-  throw new Error(`${proc.name} not ready (${last})\n--- log ---\n${tail(proc.logFile)}`);
 }
 
 interface Broker extends Proc {

@@ -14,17 +14,25 @@ export interface NodeLocator {
   nodesOf(user: string): Promise<string[]>;
 }
 
-/** Live broker nodes, by heartbeat in a Redis sorted set. */
+/**
+ * Live broker nodes, by heartbeat in a Redis sorted set. `live()` is asked per delivery
+ * job, so its answer is reused for `cacheMs`; pruning long-dead entries is a write and
+ * happens with each heartbeat, not per job.
+ */
 export class NodeRegistry {
+  private cached?: { at: number; nodes: string[] };
+
   constructor(
     private readonly redis: Redis,
     private readonly key: string,
     private readonly clock: Clock,
     private readonly ttlMs = 10_000,
+    private readonly cacheMs = 1_000,
   ) {}
 
   async heartbeat(node: string): Promise<void> {
-    await this.redis.zadd(this.key, this.clock.now(), node);
+    const now = this.clock.now();
+    await this.redis.multi().zadd(this.key, now, node).zremrangebyscore(this.key, 0, now - this.ttlMs * 6).exec();
   }
 
   async remove(node: string): Promise<void> {
@@ -33,8 +41,10 @@ export class NodeRegistry {
 
   async live(): Promise<string[]> {
     const now = this.clock.now();
-    await this.redis.zremrangebyscore(this.key, 0, now - this.ttlMs * 6);
-    return this.redis.zrangebyscore(this.key, now - this.ttlMs, '+inf');
+    if (this.cached && now - this.cached.at < this.cacheMs) return this.cached.nodes;
+    const nodes = await this.redis.zrangebyscore(this.key, now - this.ttlMs, '+inf');
+    this.cached = { at: now, nodes };
+    return nodes;
   }
 }
 

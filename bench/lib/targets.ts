@@ -312,7 +312,7 @@ async function startOurs(o: TargetOptions): Promise<Target> {
   };
 }
 
-async function waitForHttp(url: string, timeoutMs: number, alive: () => boolean): Promise<void> {
+export async function waitForHttp(url: string, timeoutMs: number, alive: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -329,7 +329,7 @@ async function waitForHttp(url: string, timeoutMs: number, alive: () => boolean)
   throw new Error(`${url} not ready within ${timeoutMs} ms (${last})`);
 }
 
-function tail(file: string, lines = 40): string {
+export function tail(file: string, lines = 40): string {
   try {
     return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
   } catch {
